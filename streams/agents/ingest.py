@@ -1,0 +1,60 @@
+"""The ingest agent: every record of carewatch.events to exactly one outcome.
+
+Dead letters go to carewatch.events.dlq byte for byte with the two headers
+of CONTRACT §1; processed events leave a record on carewatch.risk (the
+downstream trace reconciliation counts on). Sends are flushed before the
+consumer commits the offset (faust), so delivery is at least once.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import orjson
+
+from ..pipeline import Outcome, StateStore
+
+if TYPE_CHECKING:
+    from ..app import Worker
+
+__all__ = ["install"]
+
+_ERROR_HEADERS = ("carewatch-error", "carewatch-error-code")
+
+
+def install(worker: Worker, states: StateStore) -> None:
+    pipeline, metrics = worker.pipeline, worker.metrics
+
+    @worker.app.agent(worker.events, name="carewatch.ingest")
+    async def ingest(stream):
+        async for event in stream.events():
+            message = event.message
+            headers = list(message.headers or ())
+            raw = message.value if isinstance(message.value, bytes) else (event.value or b"")
+            result = pipeline.handle(raw, states=states, now=time.time(), content_type=_content_type(headers))
+            metrics.events.labels(result.outcome.value).inc()
+            if result.outcome is Outcome.DEAD_LETTERED:
+                error = result.error
+                kept = [(k, v) for k, v in headers if k.lower() not in _ERROR_HEADERS]
+                await worker.dlq.send(
+                    key=message.key,
+                    value=raw,
+                    headers=kept + [
+                        ("carewatch-error", str(error).encode("ascii", "replace")),
+                        ("carewatch-error-code", error.code.encode("ascii")),
+                    ],
+                )
+                metrics.dead_letters.labels(error.code).inc()
+            elif result.outcome is Outcome.PROCESSED:
+                subject = result.event.subject.encode()
+                if message.key != subject:
+                    metrics.key_mismatch.inc()
+                await worker.risk.send(key=subject, value=orjson.dumps(result.record))
+
+
+def _content_type(headers: list[tuple[str, bytes]]) -> str | None:
+    for key, value in headers:
+        if key.lower() == "content-type":
+            return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+    return None

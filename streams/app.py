@@ -1,0 +1,135 @@
+"""The faust application: topics, the person table, agents and web views.
+
+This is the edge of streams/: the only place (with the SDK and gateway)
+that imports faust or a Kafka client. Agents call the pure core and do
+nothing else of substance.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, disable_created_metrics, generate_latest
+
+from .config import Settings
+from .metrics import IngestMetrics
+from .pipeline import Pipeline
+from .state import PersonState
+from .topics import DLQ, EVENTS, RISK, name
+
+__all__ = ["Worker", "create_worker"]
+
+
+@dataclass(slots=True)
+class Worker:
+    """The app with what its agents and views share."""
+
+    app: faust.App
+    settings: Settings
+    registry: CollectorRegistry
+    metrics: IngestMetrics
+    pipeline: Pipeline
+    events: faust.TopicT
+    dlq: faust.TopicT
+    risk: faust.TopicT
+    people: faust.types.TableT
+
+
+class TableStates:
+    """The pipeline's StateStore over a faust table of encoded PersonState values."""
+
+    __slots__ = ("_table",)
+
+    def __init__(self, table: faust.types.TableT) -> None:
+        self._table = table
+
+    def get(self, subject: str) -> PersonState | None:
+        raw = self._table.get(subject.encode())
+        return PersonState.loads(raw) if raw is not None else None
+
+    def put(self, subject: str, state: PersonState) -> None:
+        self._table[subject.encode()] = state.dumps()
+
+
+def create_worker(settings: Settings, *, registry: CollectorRegistry | None = None) -> Worker:
+    registry = registry if registry is not None else CollectorRegistry()
+    disable_created_metrics()
+    partitions = settings.topics.events_partitions
+    data_dir = Path(settings.worker.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.worker.app_id,
+        broker=[f"kafka://{server}" for server in settings.kafka.bootstrap_servers.split(",")],
+        broker_client_id=settings.kafka.client_id,
+        store=f"{settings.worker.store}://",
+        datadir=str(data_dir),
+        topic_partitions=partitions,
+        topic_replication_factor=settings.topics.replication_factor,
+        table_standby_replicas=settings.worker.standby_replicas,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=True,
+        web_bind=settings.web.host,
+        web_host=settings.web.host,
+        web_port=settings.web.port,
+        web_in_thread=False,
+        autodiscover=False,
+    )
+    raw = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+    worker = Worker(
+        app=app,
+        settings=settings,
+        registry=registry,
+        metrics=IngestMetrics(registry=registry),
+        pipeline=Pipeline(ingest=settings.ingest),
+        events=app.topic(name(settings, EVENTS), partitions=partitions, **raw),
+        dlq=app.topic(name(settings, DLQ), partitions=partitions, **raw),
+        risk=app.topic(name(settings, RISK), partitions=partitions, **raw),
+        people=app.Table(
+            "people",
+            partitions=partitions,
+            key_type=bytes,
+            value_type=bytes,
+            help="Per-person state: consent history and hashed ids of recent events. No free text.",
+        ),
+    )
+    # Tables take their codecs from their types (json for bytes); state is
+    # encoded by PersonState itself, so its store and changelog carry raw bytes.
+    worker.people.key_serializer = worker.people.value_serializer = "raw"
+    from .agents import ingest
+
+    ingest.install(worker, TableStates(worker.people))
+    _install_views(worker)
+    return worker
+
+
+def _install_views(worker: Worker) -> None:
+    app = worker.app
+
+    @app.page("/metrics")
+    async def metrics(self, request):  # noqa: ARG001 - faust's view signature
+        return self.bytes(generate_latest(worker.registry), content_type=CONTENT_TYPE_LATEST.split(";")[0] + "; version=0.0.4")
+
+    @app.page("/healthz")
+    async def healthz(self, request):  # noqa: ARG001
+        return self.json({"status": "ok", "time": time.time()})
+
+    @app.page("/readyz")
+    async def readyz(self, request):  # noqa: ARG001
+        ready, why = _readiness(app)
+        return self.json({"ready": ready, "reason": why}, status=200 if ready else 503)
+
+
+def _readiness(app: faust.App) -> tuple[bool, str]:
+    """Ready once partitions are assigned and table state is restored."""
+    if app.rebalancing:
+        return False, "rebalancing"
+    if not app.tables.recovery.completed.is_set():
+        return False, "restoring state"
+    consumer = getattr(app, "_consumer", None)
+    if consumer is None or not consumer.assignment():
+        return False, "no partitions assigned yet"
+    return True, "ok"

@@ -1,0 +1,110 @@
+"""`carewatch`: the command line (CONTRACT §4)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import config
+from .exceptions import ConfigError
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="carewatch", description="Streaming early warning for mental-health care.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    worker = commands.add_parser("worker", help="run the stream processors and their web server")
+    worker.add_argument("--config", type=Path)
+    worker.add_argument("--loglevel", default="info")
+
+    gateway = commands.add_parser("gateway", help="run the HTTP ingest gateway (POST /v1/events)")
+    gateway.add_argument("--config", type=Path)
+
+    publish = commands.add_parser("publish", help="validate and publish events from a JSON Lines file")
+    publish.add_argument("file", type=Path)
+    publish.add_argument("--config", type=Path)
+    publish.add_argument("--bootstrap-servers", help="overrides kafka.bootstrap_servers")
+    publish.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    topics = commands.add_parser("topics", help="create carewatch's topics with their settings")
+    topics.add_argument("action", choices=["create"])
+    topics.add_argument("--config", type=Path)
+
+    args = parser.parse_args(argv)
+    try:
+        settings = config.load(args.config)
+    except ConfigError as exc:
+        print(f"carewatch: bad configuration: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "worker":
+        return _worker(settings, args.loglevel)
+    if args.command == "gateway":
+        from .gateway import serve
+
+        return serve(settings)
+    if args.command == "publish":
+        return _publish(settings, args)
+    return _topics(settings)
+
+
+def _worker(settings: config.Settings, loglevel: str) -> int:
+    import faust
+
+    from .app import create_worker
+
+    worker = create_worker(settings)
+    faust.Worker(worker.app, loglevel=loglevel).execute_from_commandline()
+    return 0
+
+
+def _topics(settings: config.Settings) -> int:
+    from .topics import ensure, specs
+
+    created = set(ensure(settings))
+    for spec in specs(settings):
+        state = "created" if spec.name in created else "exists, settings applied"
+        print(f"{spec.name}: {spec.partitions} partitions, retention {int(spec.config['retention.ms']) // 3_600_000} h ({state})")
+    return 0
+
+
+def _publish(settings: config.Settings, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .publish import Publisher
+    from .topics import EVENTS, name
+
+    path: Path = args.file
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError as exc:
+        print(f"carewatch publish: cannot read {path}: {exc.strerror}", file=sys.stderr)
+        return 2
+    bad = 0
+    receipts = []
+    bootstrap = args.bootstrap_servers or settings.kafka.bootstrap_servers
+    with Publisher(
+        bootstrap_servers=bootstrap, topic=name(settings, EVENTS), max_future_skew=settings.ingest.max_future_skew
+    ) as publisher:
+        bar = tqdm(total=len(lines), unit="event", disable=args.quiet or None, file=sys.stderr)
+        for number, line in enumerate(lines, start=1):
+            bar.update()
+            if not line.strip():
+                continue
+            receipt = publisher.publish(line)
+            if receipt.rejected:
+                bad += 1
+                bar.write(f"line {number}: {receipt.error} [{receipt.error.code}]", file=sys.stderr)
+            else:
+                receipts.append(receipt)
+        bar.close()
+    failed = sum(1 for receipt in receipts if not receipt.ok)
+    sent = len(receipts) - failed
+    print(f"{path}: {sent} published, {bad} bad lines not sent, {failed} not taken by the broker")
+    return 1 if bad or failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

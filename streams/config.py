@@ -1,0 +1,169 @@
+"""One YAML file configures carewatch (CONTRACT §4).
+
+Every key has a default; `CAREWATCH_<SECTION>__<KEY>` environment variables
+override the file; a bad file fails at load with the path of the bad key,
+for example `web.port: expected an integer, got 'abc'`. Settings are frozen.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
+
+from alerts.config import AlertingConfig, Sha256
+
+from .exceptions import ConfigError
+
+__all__ = ["Settings", "load"]
+
+ENV_PREFIX = "CAREWATCH_"
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(value: Any) -> Any:
+    """Seconds as a number, or a string such as 500ms, 30s, 5m, 24h, 7d."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*", value)
+        if not match:
+            raise PydanticCustomError("duration", "expected a duration such as 30s, 5m, 24h or 7d")
+        return float(match[1]) * _UNITS[match[2]]
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaSettings(_Section):
+    bootstrap_servers: str = "localhost:9092"
+    client_id: str = "carewatch"
+    #: prepended to every topic name; empty in production, so the names are the
+    #: contract's. Lets several deployments (or test runs) share one cluster.
+    topic_prefix: str = Field(default="", pattern=r"^[A-Za-z0-9._-]*$")
+
+
+class TopicsSettings(_Section):
+    """Topic settings used when carewatch creates its topics."""
+
+    events_partitions: int = Field(default=12, ge=1)
+    #: carewatch.events and its DLQ hold free text: keep them briefly.
+    raw_retention: Duration = 3 * 86400
+    #: carewatch.risk and carewatch.alerts hold no free text.
+    retention: Duration = 30 * 86400
+    replication_factor: int = Field(default=1, ge=1)
+
+
+class WorkerSettings(_Section):
+    app_id: str = "carewatch"
+    data_dir: str = ".data/worker"
+    store: Literal["rocksdb", "memory"] = "rocksdb"
+    standby_replicas: int = Field(default=0, ge=0)
+
+
+class WebSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=6066, ge=1, le=65535)
+    public_url: str | None = None
+
+
+class IngestSettings(_Section):
+    dedupe_window: Duration = 86400
+    consent_required: bool = True
+    #: events stamped further in the future than this are dead-lettered
+    max_future_skew: Duration = 3600
+    #: a bound on the dedupe memory of one person within the window
+    dedupe_max_per_subject: int = Field(default=20_000, ge=1)
+
+
+class GatewayClient(_Section):
+    token_sha256: Sha256
+    #: glob patterns of the CloudEvents `source` values this client may publish
+    sources: list[str] = ["*"]
+
+
+class GatewaySettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    max_events: int = Field(default=500, ge=1)
+    clients: dict[str, GatewayClient] = {}
+
+
+class Settings(AlertingConfig):
+    """The whole configuration file."""
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicsSettings = TopicsSettings()
+    worker: WorkerSettings = WorkerSettings()
+    web: WebSettings = WebSettings()
+    ingest: IngestSettings = IngestSettings()
+    gateway: GatewaySettings = GatewaySettings()
+
+    @property
+    def public_url(self) -> str:
+        return (self.web.public_url or f"http://127.0.0.1:{self.web.port}").rstrip("/")
+
+
+def load(path: str | Path | None = None, *, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the file (if any), apply environment overrides, validate."""
+    raw: Any = {}
+    if path is not None:
+        try:
+            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the configuration file ({exc.strerror})") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping of sections at the top level")
+    _apply_environment(raw, os.environ if environ is None else environ)
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_describe(error) for error in exc.errors())) from None
+
+
+def _apply_environment(raw: dict, environ: Mapping[str, str]) -> None:
+    for name, text in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        path = name[len(ENV_PREFIX):].lower().split("__")
+        node = raw
+        for key in path[:-1]:
+            child = node.get(key)
+            if not isinstance(child, dict):
+                child = node[key] = {}
+            node = child
+        try:
+            node[path[-1]] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            node[path[-1]] = text
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in error["loc"]).lstrip(".")
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        message = "unknown key"
+    elif kind == "missing":
+        message = "required key is missing"
+    elif kind in ("config",):
+        return error["msg"]
+    else:
+        message = error["msg"]
+        message = message[0].lower() + message[1:]
+        if kind not in ("sha256", "duration") and not isinstance(error.get("input"), (dict, list)):
+            message += f", got {error['input']!r}"
+    return f"{path}: {message}" if path else message

@@ -1,0 +1,37 @@
+"""Errors of the streams package, classified rather than branched on.
+
+Every error carries `retriable`: whether doing the same thing again may work
+(a broker that is briefly away) or never will (a malformed event).
+"""
+
+__all__ = ["CarewatchError", "ConfigError", "InvalidEvent", "PublishError"]
+
+
+class CarewatchError(Exception):
+    """Root of every error carewatch raises on purpose."""
+
+    retriable: bool = False
+
+
+class ConfigError(CarewatchError):
+    """The configuration file or an override is wrong; the message names the key."""
+
+
+class InvalidEvent(CarewatchError):
+    """An event breaks a rule of the contract (CONTRACT.md §1).
+
+    `code` is stable and meant for machines (the `carewatch-error-code`
+    header); `str(error)` names the field and the rule for a person and
+    never repeats free text from the event.
+    """
+
+    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.field = field
+
+
+class PublishError(CarewatchError):
+    """The broker did not take an event that passed validation."""
+
+    retriable = True

@@ -1,0 +1,82 @@
+"""The topics carewatch reads and writes, with their settings, in one place.
+
+`ensure` creates what is missing and applies retention to what exists, so
+`make up` and `carewatch topics create` can run any number of times.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from kafka import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from .config import Settings
+
+__all__ = ["ALERTS", "DLQ", "EVENTS", "RISK", "TopicSpec", "ensure", "name", "specs"]
+
+log = logging.getLogger(__name__)
+
+EVENTS = "carewatch.events"
+DLQ = "carewatch.events.dlq"
+RISK = "carewatch.risk"
+ALERTS = "carewatch.alerts"
+
+
+def name(settings: Settings, topic: str) -> str:
+    """The topic's name on the broker: the contract's name behind `kafka.topic_prefix`."""
+    return settings.kafka.topic_prefix + topic
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str]
+
+
+def specs(settings: Settings) -> list[TopicSpec]:
+    """Everything is keyed by subject and co-partitioned with carewatch.events."""
+    t = settings.topics
+    raw = {"cleanup.policy": "delete", "retention.ms": str(int(t.raw_retention * 1000))}
+    derived = {"cleanup.policy": "delete", "retention.ms": str(int(t.retention * 1000))}
+    return [
+        TopicSpec(name(settings, EVENTS), t.events_partitions, raw),
+        TopicSpec(name(settings, DLQ), t.events_partitions, raw),
+        TopicSpec(name(settings, RISK), t.events_partitions, derived),
+        TopicSpec(name(settings, ALERTS), t.events_partitions, derived),
+    ]
+
+
+def ensure(settings: Settings) -> list[str]:
+    """Create missing topics, bring settings of existing ones up to date; return the created."""
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka.bootstrap_servers.split(","),
+        client_id=f"{settings.kafka.client_id}-admin",
+    )
+    created: list[str] = []
+    try:
+        existing = set(admin.list_topics())
+        for spec in specs(settings):
+            if spec.name in existing:
+                admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name, configs=spec.config)])
+                continue
+            try:
+                admin.create_topics(
+                    [
+                        NewTopic(
+                            spec.name,
+                            num_partitions=spec.partitions,
+                            replication_factor=settings.topics.replication_factor,
+                            topic_configs=spec.config,
+                        )
+                    ]
+                )
+                created.append(spec.name)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        admin.close()
+    return created

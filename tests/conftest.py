@@ -1,0 +1,74 @@
+"""Shared fixtures: one real Kafka broker per test session, and workers as real processes.
+
+The broker is started by infra/kafka/kafka.sh (the same script as `make up`)
+unless one already answers; a broker this session started is stopped at the
+end. Each test gets its own topic prefix and consumer group, so tests share
+the broker without seeing each other's records.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.kafka import Topics
+from tests.processes import WorkerProcess, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    bootstrap = os.environ.get("CAREWATCH_TEST_BOOTSTRAP")
+    if bootstrap:
+        yield bootstrap
+        return
+    script = ROOT / "infra" / "kafka" / "kafka.sh"
+    started = subprocess.run([script, "status"], capture_output=True).returncode != 0
+    if started:
+        subprocess.run([script, "start"], check=True)
+    yield "127.0.0.1:9092"
+    if started:
+        subprocess.run([script, "stop"], check=False)
+
+
+@pytest.fixture
+def run_id() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def topics(kafka_bootstrap: str, run_id: str) -> Topics:
+    """carewatch's topics, created under a prefix of this test's own."""
+    created = Topics(bootstrap=kafka_bootstrap, prefix=f"t{run_id}.")
+    created.create()
+    return created
+
+
+@pytest.fixture
+def worker_factory(tmp_path: Path, topics: Topics, run_id: str):
+    """Start `carewatch worker` processes on this test's topics; all are stopped after the test."""
+    started: list[WorkerProcess] = []
+
+    def start(*, name: str = "w0", config: dict | None = None, data_dir: Path | None = None) -> WorkerProcess:
+        worker = WorkerProcess(
+            root=ROOT,
+            workdir=tmp_path / name,
+            bootstrap=topics.bootstrap,
+            prefix=topics.prefix,
+            app_id=f"t{run_id}",
+            port=free_port(),
+            extra=config or {},
+            data_dir=data_dir,
+        )
+        worker.start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()

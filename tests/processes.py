@@ -1,0 +1,161 @@
+"""carewatch processes for tests: started from the real CLI, awaited by condition."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.1) -> Any:
+    """Poll `condition` until it returns something truthy; fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def scrape(url: str) -> dict[tuple[str, tuple], float]:
+    """Samples of a /metrics page as {(name, sorted labels): value}."""
+    text = httpx.get(url, timeout=5).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+class Service:
+    """A carewatch command run as a child process with its own config file."""
+
+    command: str = ""
+
+    def __init__(self, *, root: Path, workdir: Path, config: dict) -> None:
+        self.root = root
+        self.workdir = workdir
+        self.config = config
+        self.process: subprocess.Popen | None = None
+        self.log_path = workdir / f"{self.command}.log"
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        path = self.workdir / "carewatch.yaml"
+        path.write_text(yaml.safe_dump(self.config))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")}
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", self.command, "--config", str(path)],
+            cwd=self.root, stdout=self._log, stderr=subprocess.STDOUT, env=env,
+        )
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
+        raise NotImplementedError
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+        if not self.alive():
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+        self._log.close()
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+
+class WorkerProcess(Service):
+    command = "worker"
+
+    def __init__(self, *, root: Path, workdir: Path, bootstrap: str, prefix: str, app_id: str, port: int,
+                 extra: dict, data_dir: Path | None = None) -> None:
+        config: dict[str, Any] = {
+            "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix},
+            "worker": {"app_id": app_id, "data_dir": str(data_dir or workdir / "data")},
+            "web": {"port": port},
+        }
+        for section, values in extra.items():
+            config.setdefault(section, {}).update(values)
+        super().__init__(root=root, workdir=workdir, config=config)
+        self.url = f"http://127.0.0.1:{port}"
+
+    def wait_ready(self) -> None:
+        def ready() -> bool:
+            if not self.alive():
+                raise AssertionError(f"worker exited early:\n{self.log()[-4000:]}")
+            try:
+                return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(ready, timeout=90, what="the worker's /readyz")
+
+    def metrics(self) -> dict[tuple[str, tuple], float]:
+        return scrape(f"{self.url}/metrics")
+
+    def outcomes(self) -> dict[str, float]:
+        return {
+            dict(labels)["outcome"]: value
+            for (name, labels), value in self.metrics().items()
+            if name == "carewatch_ingest_events_total"
+        }
+
+    def wait_outcomes(self, total: int, *, timeout: float = 180) -> dict[str, float]:
+        """Until every one of `total` records has its outcome."""
+        return wait_for(lambda: (o := self.outcomes()) and sum(o.values()) >= total and o,
+                        timeout=timeout, what=f"{total} outcomes from the worker", interval=0.25)
+
+
+class GatewayProcess(Service):
+    command = "gateway"
+
+    def __init__(self, *, root: Path, workdir: Path, bootstrap: str, prefix: str, port: int, clients: dict,
+                 extra: dict | None = None) -> None:
+        config: dict[str, Any] = {
+            "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix},
+            "gateway": {"port": port, "clients": clients},
+        }
+        for section, values in (extra or {}).items():
+            config.setdefault(section, {}).update(values)
+        super().__init__(root=root, workdir=workdir, config=config)
+        self.url = f"http://127.0.0.1:{port}"
+
+    def wait_ready(self) -> None:
+        def ready() -> bool:
+            if not self.alive():
+                raise AssertionError(f"gateway exited early:\n{self.log()[-4000:]}")
+            try:
+                return httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(ready, timeout=60, what="the gateway's /healthz")

@@ -1,0 +1,138 @@
+"""The one code path, offline: each record to exactly one outcome, state kept right."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import orjson
+import pytest
+
+from streams.config import IngestSettings
+from streams.pipeline import Outcome, Pipeline
+from streams.state import PersonState
+from tests.factory import event
+
+T0 = datetime(2026, 11, 1, 9, tzinfo=timezone.utc)
+NOW = T0.timestamp() + 7 * 86400
+
+
+class Dict(dict):
+    """The replay's StateStore: a dict of encoded states, like the worker's table."""
+
+    def get(self, subject):  # type: ignore[override]
+        raw = super().get(subject)
+        return PersonState.loads(raw) if raw is not None else None
+
+    def put(self, subject, state):
+        self[subject] = state.dumps()
+
+
+def handle(pipeline, states, e, now=NOW):
+    return pipeline.handle(orjson.dumps(e), states=states, now=now)
+
+
+@pytest.fixture
+def pipeline():
+    return Pipeline(ingest=IngestSettings())
+
+
+def test_consent_then_event_is_processed_with_a_downstream_record(pipeline):
+    states = Dict()
+    assert handle(pipeline, states, event("consent", when=T0)).outcome is Outcome.PROCESSED
+    e = event("text", text="Feeling low tonight", when=T0 + timedelta(minutes=1), event_id="j-1")
+    result = handle(pipeline, states, e)
+    assert result.outcome is Outcome.PROCESSED
+    assert result.record["event_id"] == "j-1"
+    assert result.record["subject"] == "p-test01"
+    assert "data" not in result.record and b"Feeling" not in orjson.dumps(result.record)
+
+
+def test_no_consent_means_dropped(pipeline):
+    result = handle(pipeline, Dict(), event("wearable"))
+    assert result.outcome is Outcome.CONSENT_DROPPED
+
+
+def test_consent_is_per_stream(pipeline):
+    states = Dict()
+    handle(pipeline, states, event("consent", when=T0, streams=["wearable"]))
+    later = T0 + timedelta(hours=1)
+    assert handle(pipeline, states, event("wearable", when=later)).outcome is Outcome.PROCESSED
+    assert handle(pipeline, states, event("text", when=later)).outcome is Outcome.CONSENT_DROPPED
+
+
+def test_consent_applies_by_event_time_even_out_of_order(pipeline):
+    states = Dict()
+    handle(pipeline, states, event("consent", when=T0))
+    handle(pipeline, states, event("consent", when=T0 + timedelta(days=2), granted=False))
+    # arrives after the revoke, but happened while consent was granted
+    assert handle(pipeline, states, event("survey", when=T0 + timedelta(days=1))).outcome is Outcome.PROCESSED
+    # happened before the grant, and after the revoke
+    assert handle(pipeline, states, event("survey", when=T0 - timedelta(seconds=1))).outcome is Outcome.CONSENT_DROPPED
+    assert handle(pipeline, states, event("survey", when=T0 + timedelta(days=2))).outcome is Outcome.CONSENT_DROPPED
+    # a grant covers events at its own time
+    assert handle(pipeline, states, event("survey", when=T0)).outcome is Outcome.PROCESSED
+
+
+def test_consent_can_be_switched_off(pipeline):
+    relaxed = Pipeline(ingest=IngestSettings(consent_required=False))
+    assert handle(relaxed, Dict(), event("text")).outcome is Outcome.PROCESSED
+
+
+def test_a_repeat_of_source_and_id_is_a_duplicate_even_if_dropped_for_consent(pipeline):
+    states = Dict()
+    e = event("text", event_id="same")
+    assert handle(pipeline, states, e).outcome is Outcome.CONSENT_DROPPED
+    assert handle(pipeline, states, e).outcome is Outcome.DUPLICATE
+    other_source = {**e, "source": "app://other"}
+    assert handle(pipeline, states, other_source).outcome is Outcome.CONSENT_DROPPED
+
+
+def test_duplicates_are_remembered_for_the_window_only():
+    pipeline = Pipeline(ingest=IngestSettings(dedupe_window=60, consent_required=False))
+    states = Dict()
+    e = event("text", event_id="again")
+    assert handle(pipeline, states, e, now=NOW).outcome is Outcome.PROCESSED
+    assert handle(pipeline, states, e, now=NOW + 59).outcome is Outcome.DUPLICATE
+    assert handle(pipeline, states, e, now=NOW + 61).outcome is Outcome.PROCESSED
+
+
+def test_dedupe_memory_is_bounded_per_person():
+    pipeline = Pipeline(ingest=IngestSettings(dedupe_max_per_subject=100, consent_required=False))
+    states = Dict()
+    for i in range(250):
+        handle(pipeline, states, event("wearable", event_id=f"w-{i}"))
+    assert len(PersonState.loads(states["p-test01"]).seen) == 100
+    assert handle(pipeline, states, event("wearable", event_id="w-249")).outcome is Outcome.DUPLICATE
+
+
+def test_state_holds_no_event_content(pipeline):
+    states = Dict()
+    handle(pipeline, states, event("consent", when=T0))
+    handle(pipeline, states, event("text", text="a very private sentence", when=T0, source="app://journal/ios",
+                                   event_id="secret-id-123"))
+    stored = states["p-test01"]
+    for fragment in (b"private", b"journal", b"secret-id-123"):
+        assert fragment not in stored
+
+
+def test_invalid_records_are_dead_lettered_with_their_error(pipeline):
+    result = pipeline.handle(b"{oops", states=Dict(), now=NOW)
+    assert result.outcome is Outcome.DEAD_LETTERED
+    assert result.error.code == "malformed_json"
+
+
+def test_future_events_are_dead_lettered_but_the_replay_can_skip_the_clock(pipeline):
+    e = event("text", when=T0 + timedelta(days=30))
+    assert pipeline.handle(orjson.dumps(e), states=Dict(), now=NOW).error.code == "time_in_future"
+    assert pipeline.handle(orjson.dumps(e), states=Dict(), now=NOW, check_future=False).outcome is Outcome.CONSENT_DROPPED
+
+
+def test_an_internal_failure_dead_letters_the_event_instead_of_losing_it(pipeline, caplog):
+    class Broken(Dict):
+        def get(self, subject):
+            raise RuntimeError(" ".join(["a", "private", "sentence"]))  # the message must not reach the log
+
+    result = handle(pipeline, Broken(), event("text"))
+    assert result.outcome is Outcome.DEAD_LETTERED
+    assert result.error.code == "internal_error"
+    assert "RuntimeError" in caplog.text and "a private sentence" not in caplog.text
