@@ -14,11 +14,17 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.kafka import Topics
 from tests.processes import WorkerProcess, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# CI explores the same examples every run, so a red build is reproducible.
+settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(scope="session")

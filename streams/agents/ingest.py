@@ -4,12 +4,18 @@ Dead letters go to carewatch.events.dlq byte for byte with the two headers
 of CONTRACT §1; processed events leave a record on carewatch.risk (the
 downstream trace reconciliation counts on). Sends are flushed before the
 consumer commits the offset (faust), so delivery is at least once.
+
+Faust acknowledges an event even when the agent's body raises, so the body
+must not raise: the pipeline never does, and a send that fails is retried
+with backoff, holding the partition back rather than losing the event.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -20,7 +26,10 @@ if TYPE_CHECKING:
 
 __all__ = ["install"]
 
+log = logging.getLogger(__name__)
+
 _ERROR_HEADERS = ("carewatch-error", "carewatch-error-code")
+_BACKOFF = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
 def install(worker: Worker, states: StateStore) -> None:
@@ -37,7 +46,8 @@ def install(worker: Worker, states: StateStore) -> None:
             if result.outcome is Outcome.DEAD_LETTERED:
                 error = result.error
                 kept = [(k, v) for k, v in headers if k.lower() not in _ERROR_HEADERS]
-                await worker.dlq.send(
+                await _send(
+                    worker.dlq,
                     key=message.key,
                     value=raw,
                     headers=kept + [
@@ -50,7 +60,21 @@ def install(worker: Worker, states: StateStore) -> None:
                 subject = result.event.subject.encode()
                 if message.key != subject:
                     metrics.key_mismatch.inc()
-                await worker.risk.send(key=subject, value=orjson.dumps(result.record))
+                await _send(worker.risk, key=subject, value=orjson.dumps(result.record))
+
+
+async def _send(topic: Any, **message: Any) -> None:
+    """Send, retrying until the producer takes the record; only cancellation stops it."""
+    for attempt in range(1_000_000):
+        try:
+            await topic.send(**message)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # classified by type name only: no record content in logs
+            delay = _BACKOFF[min(attempt, len(_BACKOFF) - 1)]
+            log.warning("send to %s failed (%s); retrying in %.1f s", topic.get_topic_name(), type(exc).__name__, delay)
+            await asyncio.sleep(delay)
 
 
 def _content_type(headers: list[tuple[str, bytes]]) -> str | None:

@@ -1,0 +1,36 @@
+"""The worker process: its web endpoints, and state that outlives it."""
+
+from __future__ import annotations
+
+import httpx
+import orjson
+import pytest
+
+from streams.topics import RISK
+from tests.factory import event
+
+pytestmark = pytest.mark.kafka
+
+
+def test_health_ready_and_metrics_with_every_outcome_at_zero(worker_factory):
+    worker = worker_factory()
+    assert httpx.get(f"{worker.url}/healthz").json()["status"] == "ok"
+    assert httpx.get(f"{worker.url}/readyz").json() == {"ready": True, "reason": "ok"}
+    assert worker.outcomes() == {"processed": 0, "consent_dropped": 0, "duplicate": 0, "dead_lettered": 0}
+
+
+def test_dedupe_and_consent_survive_a_restart_from_the_changelog_alone(worker_factory, topics, tmp_path):
+    first = worker_factory(name="first")
+    consent = event("consent", subject="p-rst01", event_id="rst-consent")
+    seen = event("text", subject="p-rst01", event_id="rst-1")
+    topics.send_raw([(b"p-rst01", orjson.dumps(consent)), (b"p-rst01", orjson.dumps(seen))])
+    assert first.wait_outcomes(2) == {"processed": 2, "consent_dropped": 0, "duplicate": 0, "dead_lettered": 0}
+    first.stop()
+
+    # A new process with an empty local store: only the changelog topic can tell it what happened.
+    second = worker_factory(name="second", data_dir=tmp_path / "empty-store")
+    fresh = event("text", subject="p-rst01", event_id="rst-2")
+    topics.send_raw([(b"p-rst01", orjson.dumps(seen)), (b"p-rst01", orjson.dumps(fresh))])
+    assert second.wait_outcomes(2) == {"processed": 1, "consent_dropped": 0, "duplicate": 1, "dead_lettered": 0}
+    ids = [orjson.loads(r.value)["event_id"] for r in topics.read_all(RISK)]
+    assert sorted(ids) == ["rst-1", "rst-2", "rst-consent"]
