@@ -13,6 +13,7 @@ with backoff, holding the partition back rather than losing the event.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -65,7 +66,7 @@ def install(worker: Worker, states: StateStore) -> None:
 
 async def _send(topic: Any, **message: Any) -> None:
     """Send, retrying until the producer takes the record; only cancellation stops it."""
-    for attempt in range(1_000_000):
+    for attempt in itertools.count():
         try:
             await topic.send(**message)
             return

@@ -1,0 +1,193 @@
+"""Ingest throughput: the carewatch worker beside a bare Faust agent that only counts.
+
+Both read the same pre-filled topic on the same broker in the same run,
+alternating over several rounds, so the ratio holds on a noisy shared
+machine. Also times the broker's start on a fresh data directory.
+
+    .venv/bin/python bench/ingest.py [--events 50000] [--rounds 3]
+
+Needs Kafka on localhost:9092 (`make up`). All data is synthetic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import orjson
+import yaml
+from kafka import KafkaProducer
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from streams import config, topics  # noqa: E402
+from tests.factory import broken, event, random_valid  # noqa: E402
+from tests.processes import free_port, wait_for  # noqa: E402
+
+BOOTSTRAP = os.environ.get("CAREWATCH_BENCH_BOOTSTRAP", "127.0.0.1:9092")
+
+
+def fill(topic: str, n: int, rng: random.Random) -> int:
+    """n records: consent for 90% of 2,000 people, every type, 1% invalid, 1% repeated."""
+    t0 = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    subjects = [f"p-bench{i:05d}" for i in range(2_000)]
+    records = [(s.encode(), orjson.dumps(event("consent", subject=s, source="app://bench/enrol",
+                                                  when=t0 - timedelta(days=1), event_id=f"{s}-c")))
+               for s in subjects[:1_800]]
+    while len(records) < n:
+        i = len(records)
+        subject = rng.choice(subjects)
+        e = random_valid(rng, subject=subject, source="app://bench/app",
+                         when=t0 + timedelta(seconds=rng.randrange(30 * 86400)), event_id=f"b-{i}")
+        roll = rng.random()
+        if roll < 0.01:
+            records.append((subject.encode(), broken(rng, e)[0]))
+        elif roll < 0.02 and i > 2_000:
+            records.append(records[rng.randrange(2_000, i)])
+        else:
+            records.append((subject.encode(), orjson.dumps(e)))
+    producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=20, batch_size=512 * 1024,
+                             max_request_size=4 * 1024 * 1024)
+    for key, raw in records[:n]:
+        producer.send(topic, value=raw, key=key)
+    producer.flush()
+    producer.close()
+    return n
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def measure(command: list[str], count_url: str, ready_url: str, n: int, count) -> dict:
+    """Start a consumer process, time it from its first record to its n-th, stop it."""
+    log = tempfile.NamedTemporaryFile(prefix="bench-", suffix=".log", delete=False)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        def ready():
+            if process.poll() is not None:
+                raise RuntimeError(f"process exited: see {log.name}")
+            try:
+                return httpx.get(ready_url, timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(ready, timeout=120, what=ready_url)
+        samples: list[tuple[float, int]] = []
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            samples.append((time.perf_counter(), count(count_url)))
+            if samples[-1][1] >= n:
+                break
+            time.sleep(0.25)
+        memory = rss_mb(process.pid)
+    finally:
+        process.terminate()
+        process.wait(60)
+    started = next(i for i, (_, c) in enumerate(samples) if c > 0)
+    (t0, c0), (t1, c1) = samples[max(started - 1, 0)], samples[-1]
+    windows = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(samples[started:], samples[started + 1:])]
+    return {"rate": (c1 - c0) / (t1 - t0), "windows": windows, "rss_mb": memory}
+
+
+def worker_count(url: str) -> int:
+    text = httpx.get(url, timeout=5).text
+    return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("carewatch_ingest_events_total{")))
+
+
+def bare_count(url: str) -> int:
+    return httpx.get(url, timeout=5).json()["count"]
+
+
+def broker_start_seconds(rounds: int) -> list[float]:
+    """`kafka.sh start` on a fresh data directory and other ports, until it answers metadata."""
+    times = []
+    for _ in range(rounds):
+        data = Path(tempfile.mkdtemp(prefix="bench-kafka-"))
+        env = os.environ | {"CAREWATCH_KAFKA_PORT": str(free_port()), "CAREWATCH_KAFKA_CONTROLLER_PORT": str(free_port()),
+                            "CAREWATCH_KAFKA_DATA": str(data)}
+        started = time.perf_counter()
+        subprocess.run([ROOT / "infra/kafka/kafka.sh", "start"], env=env, check=True, capture_output=True)
+        times.append(time.perf_counter() - started)
+        subprocess.run([ROOT / "infra/kafka/kafka.sh", "stop"], env=env, check=True, capture_output=True)
+        shutil.rmtree(data, ignore_errors=True)
+    return times
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    run = uuid.uuid4().hex[:8]
+    prefix = f"bench{run}."
+    settings = config.load(environ={"CAREWATCH_KAFKA__BOOTSTRAP_SERVERS": BOOTSTRAP,
+                                    "CAREWATCH_KAFKA__TOPIC_PREFIX": prefix})
+    topics.ensure(settings)
+    events_topic = topics.name(settings, topics.EVENTS)
+    started = time.perf_counter()
+    fill(events_topic, args.events, random.Random(7))
+    print(f"filled {events_topic} with {args.events:,} records in {time.perf_counter() - started:.1f} s", flush=True)
+
+    work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    results: dict[str, list[dict]] = {"bare": [], "worker": []}
+    for r in range(args.rounds):
+        port = free_port()
+        bare = [sys.executable, str(ROOT / "bench/bare_faust.py"), BOOTSTRAP, events_topic, f"bare-{run}-{r}",
+                str(port), str(work / f"bare{r}")]
+        results["bare"].append(measure(bare, f"http://127.0.0.1:{port}/count", f"http://127.0.0.1:{port}/readyz",
+                                       args.events, bare_count))
+        port = free_port()
+        path = work / f"worker{r}.yaml"
+        path.write_text(yaml.safe_dump({
+            "kafka": {"bootstrap_servers": BOOTSTRAP, "topic_prefix": prefix},
+            "worker": {"app_id": f"worker-{run}-{r}", "data_dir": str(work / f"worker{r}")},
+            "web": {"port": port},
+        }))
+        worker = [sys.executable, "-m", "streams.cli", "worker", "--config", str(path), "--loglevel", "warning"]
+        results["worker"].append(measure(worker, f"http://127.0.0.1:{port}/metrics", f"http://127.0.0.1:{port}/readyz",
+                                         args.events, worker_count))
+        print(f"round {r + 1}: bare {results['bare'][-1]['rate']:,.0f}/s, "
+              f"worker {results['worker'][-1]['rate']:,.0f}/s", flush=True)
+
+    starts = broker_start_seconds(3)
+    print(f"\n{args.events:,} records per run, {args.rounds} rounds, alternating; 0.25 s windows\n")
+    print("| consumer | events/s (median of runs) | window median | window p1 (slowest) | RSS MB |")
+    print("|---|---|---|---|---|")
+    for label, key in (("bare Faust agent (counts only)", "bare"), ("carewatch worker (ingest)", "worker")):
+        rates = [m["rate"] for m in results[key]]
+        windows = [w for m in results[key] for w in m["windows"]]
+        rss = statistics.median(m["rss_mb"] for m in results[key])
+        print(f"| {label} | {statistics.median(rates):,.0f} | {statistics.median(windows):,.0f} | "
+              f"{pct(windows, 0.01):,.0f} | {rss:.0f} |")
+    ratio = statistics.median(m["rate"] for m in results["worker"]) / statistics.median(m["rate"] for m in results["bare"])
+    print(f"\nworker / bare = {ratio:.2f}")
+    print(f"broker start (fresh data dir, to first metadata answer): median {statistics.median(starts):.1f} s, "
+          f"max {max(starts):.1f} s over {len(starts)}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
