@@ -41,8 +41,8 @@ def install(worker: Worker, states: StateStore) -> None:
         async for event in stream.events():
             message = event.message
             headers = list(message.headers or ())
-            raw = message.value if isinstance(message.value, bytes) else (event.value or b"")
-            result = pipeline.handle(raw, states=states, now=time.time(), content_type=_content_type(headers))
+            raw = message.value  # with the raw codec, the record's bytes as they arrived (None for a tombstone)
+            result = pipeline.handle(raw or b"", states=states, now=time.time(), content_type=_content_type(headers))
             metrics.events.labels(result.outcome.value).inc()
             if result.outcome is Outcome.DEAD_LETTERED:
                 error = result.error
