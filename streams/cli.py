@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from . import config
@@ -29,6 +31,21 @@ def main(argv: list[str] | None = None) -> int:
     publish.add_argument("--bootstrap-servers", help="overrides kafka.bootstrap_servers")
     publish.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    simulate = commands.add_parser(
+        "simulate", help="a synthetic cohort of people, apps and wearables (events JSONL and labels, or to Kafka)"
+    )
+    simulate.add_argument("--people", type=int, default=200)
+    simulate.add_argument("--days", type=int, default=120)
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--start", type=_date, help="first day, YYYY-MM-DD (default 2026-01-05)")
+    simulate.add_argument("--episode-share", type=float, default=0.3)
+    simulate.add_argument("--intraday-heart-rate", action="store_true", help="hourly heart rate (24x the wearable volume)")
+    simulate.add_argument("--out", default="-", help="events JSONL file, - for standard output")
+    simulate.add_argument("--labels", type=Path, help="where to write the ground-truth labels (JSON)")
+    simulate.add_argument("--kafka", action="store_true", help="publish to carewatch.events instead of writing a file")
+    simulate.add_argument("--rate", type=float, default=0, help="events per second when publishing (0: as fast as possible)")
+    simulate.add_argument("--config", type=Path)
+
     topics = commands.add_parser("topics", help="create carewatch's topics with their settings")
     topics.add_argument("action", choices=["create"])
     topics.add_argument("--config", type=Path)
@@ -47,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve(settings)
     if args.command == "publish":
         return _publish(settings, args)
+    if args.command == "simulate":
+        return _simulate(settings, args)
     return _topics(settings)
 
 
@@ -57,6 +76,48 @@ def _worker(settings: config.Settings, loglevel: str) -> int:
 
     worker = create_worker(settings)
     faust.Worker(worker.app, loglevel=loglevel).execute_from_commandline()
+    return 0
+
+
+def _date(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+
+
+def _simulate(settings: config.Settings, args: argparse.Namespace) -> int:
+    import orjson
+
+    from models.simulator import STATEMENT, CohortConfig, simulate
+
+    options = {"start": args.start} if args.start else {}
+    cohort = simulate(CohortConfig(people=args.people, days=args.days, seed=args.seed, episode_share=args.episode_share,
+                                   intraday_heart_rate=args.intraday_heart_rate, **options))
+    print(f"carewatch simulate: {STATEMENT}", file=sys.stderr)
+    if args.labels:
+        args.labels.write_bytes(orjson.dumps(cohort.labels(), option=orjson.OPT_INDENT_2))
+    if args.kafka:
+        from .publish import Publisher
+        from .topics import EVENTS, name
+
+        sent = 0
+        started = time.monotonic()
+        with Publisher(bootstrap_servers=settings.kafka.bootstrap_servers, topic=name(settings, EVENTS)) as publisher:
+            for event in cohort.events():
+                receipt = publisher.publish(event)
+                if receipt.rejected:  # the simulator writes the contract; this would be a bug
+                    print(f"carewatch simulate: refused {receipt.error}", file=sys.stderr)
+                    return 1
+                sent += 1
+                if args.rate > 0 and sent / args.rate > time.monotonic() - started:
+                    time.sleep(sent / args.rate - (time.monotonic() - started))
+        print(f"published {sent} events in {time.monotonic() - started:.1f} s", file=sys.stderr)
+        return 0
+    out = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")
+    try:
+        for event in cohort.events():
+            out.write(orjson.dumps(event) + b"\n")
+    finally:
+        if out is not sys.stdout.buffer:
+            out.close()
     return 0
 
 

@@ -1,0 +1,68 @@
+"""The crisis-language detector behind the safety rule (CONTRACT §2).
+
+A curated lexicon of explicit intent, plan and method expressions in every
+language the simulator writes, matched sentence by sentence. Recall comes
+first: a match is a `critical` alert whatever any model says. Precision
+comes from what the patterns leave out: everyday idioms ("dying to see it",
+"me muero de ganas") match nothing, and a bare mention of suicide does not
+fire in a sentence about prevention or support.
+
+The result names the kinds of expression found (intent, plan, method),
+never the words: the text goes no further than this module.
+NOT CLINICALLY VALIDATED: evaluated on synthetic text only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["CrisisDetector", "CrisisResult"]
+
+_SENTENCES = re.compile(r"[.!?;\n]+")
+_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'"})
+
+
+@dataclass(frozen=True, slots=True)
+class CrisisResult:
+    flagged: bool
+    kinds: tuple[str, ...] = ()
+
+
+class CrisisDetector:
+    def __init__(self, *, lexicon: dict) -> None:
+        self.name = lexicon["name"]
+        self.version = lexicon["version"]
+        self._prevention = {lang: re.compile(p, re.IGNORECASE) for lang, p in lexicon["prevention"].items()}
+        self._patterns = {
+            lang: [(p["kind"], p["class"], re.compile(p["re"], re.IGNORECASE)) for p in patterns]
+            for lang, patterns in lexicon["patterns"].items()
+        }
+        self.languages = tuple(self._patterns)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "CrisisDetector":
+        return cls(lexicon=json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def detect(self, text: str, lang: str | None = None) -> CrisisResult:
+        """Every known language is tried when `lang` is missing or unknown: a crisis is never missed for a tag."""
+        language = (lang or "").split("-")[0].lower()
+        languages = (language,) if language in self._patterns else self.languages
+        kinds: set[str] = set()
+        for sentence in _SENTENCES.split(text.translate(_APOSTROPHES).lower()):
+            if not sentence.strip():
+                continue
+            for lang_code in languages:
+                about_prevention = None
+                for kind, klass, pattern in self._patterns[lang_code]:
+                    if kind in kinds or not pattern.search(sentence):
+                        continue
+                    if klass == "mention":
+                        if about_prevention is None:
+                            about_prevention = bool(self._prevention[lang_code].search(sentence))
+                        if about_prevention:
+                            continue
+                    kinds.add(kind)
+        return CrisisResult(flagged=bool(kinds), kinds=tuple(sorted(kinds)))

@@ -1,0 +1,171 @@
+"""The scorer: ONNX models from the registry, run in micro-batches.
+
+The only module that imports onnxruntime. A `Scorer` holds, per model name,
+a live version and optionally a shadow version; every call scores a whole
+batch with one `run` per model and reports both, so a new version can be
+watched on live traffic before it decides anything. `reload` swaps a
+version in without dropping a request: a call already running keeps the
+session it started with. The deviation model explains its scores: for the
+rows that ask, each feature is set back to its neutral value and the drop
+in score is that feature's contribution (one extra batched run).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import onnxruntime
+
+from .exceptions import RegistryError, ScoringError
+from .registry import Card, Registry
+
+__all__ = ["Model", "Scorer", "Scores"]
+
+TEXT_RISK = "text-risk"
+DEVIATION = "deviation"
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    """One batch's scores: live, and shadow when a shadow version is set."""
+
+    version: str
+    live: np.ndarray
+    shadow_version: str | None = None
+    shadow: np.ndarray | None = None
+    #: per row: the top (feature, contribution in log-odds) pairs, for the rows that asked
+    contributions: list[list[tuple[str, float]]] | None = None
+
+
+class Model:
+    """One ONNX model version: a session whose signature matches its card."""
+
+    def __init__(self, card: Card, *, threads: int = 1) -> None:
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self.session = onnxruntime.InferenceSession(str(card.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise RegistryError(f"{card.ref}: onnxruntime cannot load {card.path.name} ({type(exc).__name__})") from None
+        self.card = card
+        self.ref = card.ref
+        _check_signature(card, self.session)
+        score = card.manifest["score"]
+        self._output, self._column = score["output"], score["column"]
+        self._input = card.manifest["inputs"][0]["name"]
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        try:
+            return self.session.run([self._output], {self._input: batch})[0][:, self._column]
+        except Exception as exc:
+            raise ScoringError(f"{self.ref}: cannot score a batch of shape {batch.shape} ({type(exc).__name__})") from None
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p.astype(np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
+def _check_signature(card: Card, session: onnxruntime.InferenceSession) -> None:
+    expected_in = [(i["name"], i["type"]) for i in card.manifest["inputs"]]
+    actual_in = [(i.name, i.type) for i in session.get_inputs()]
+    expected_out = {o["name"]: o["type"] for o in card.manifest["outputs"]}
+    actual_out = {o.name: o.type for o in session.get_outputs()}
+    if expected_in != actual_in:
+        raise RegistryError(f"{card.ref}: the card says inputs {expected_in}, the model has {actual_in}")
+    for name, kind in expected_out.items():
+        if actual_out.get(name) != kind:
+            raise RegistryError(f"{card.ref}: the card says output {name} is {kind}, the model has {actual_out.get(name)}")
+    if card.features and session.get_inputs()[0].shape[-1] != len(card.features):
+        raise RegistryError(f"{card.ref}: {len(card.features)} features in the card, "
+                            f"{session.get_inputs()[0].shape[-1]} in the model")
+
+
+class Scorer:
+    def __init__(
+        self,
+        *,
+        registry: Registry | None = None,
+        threads: int = 1,
+        live: Mapping[str, int | None] | None = None,
+        shadow: Mapping[str, int] | None = None,
+    ) -> None:
+        """`live` names a version per model (None: the newest); `shadow`, a version to run beside it."""
+        self._registry = registry or Registry()
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._live: dict[str, Model] = {}
+        self._shadow: dict[str, Model] = {}
+        for name, version in (live or {TEXT_RISK: None, DEVIATION: None}).items():
+            self._live[name] = self._load(name, version)
+        for name, version in (shadow or {}).items():
+            self._shadow[name] = self._load(name, version)
+
+    def _load(self, name: str, version: int | None) -> Model:
+        return Model(self._registry.card(name, version), threads=self._threads)
+
+    @property
+    def versions(self) -> dict[str, str]:
+        """name -> live `name@version`, as risk records and alerts report them."""
+        return {name: model.ref for name, model in self._live.items()}
+
+    def card(self, name: str) -> Card:
+        return self._live[name].card
+
+    def reload(self, name: str, version: int | None = None, *, shadow: bool = False) -> str:
+        """Load a version (the newest by default), then swap it in; returns its ref."""
+        model = self._load(name, version)  # loading happens outside the lock: calls go on meanwhile
+        with self._lock:
+            (self._shadow if shadow else self._live)[name] = model
+        return model.ref
+
+    def drop_shadow(self, name: str) -> None:
+        with self._lock:
+            self._shadow.pop(name, None)
+
+    def text_risk(self, texts: Sequence[str]) -> Scores:
+        """Scores for a batch of texts, one `run` per model."""
+        batch = np.asarray(texts, dtype=object).reshape(-1, 1)
+        return self._score(TEXT_RISK, batch)
+
+    def deviation(self, rows: Sequence[Sequence[float]], *, explain: Sequence[bool] | None = None,
+                  top: int = 3) -> Scores:
+        """Scores for a batch of feature vectors; contributions for the rows where `explain` is true."""
+        batch = np.asarray(rows, dtype=np.float32)
+        if batch.ndim != 2:
+            raise ScoringError(f"deviation: expected a 2-d batch of feature vectors, got shape {batch.shape}")
+        scores = self._score(DEVIATION, batch)
+        if explain is None or not any(explain):
+            return scores
+        model = self._live[DEVIATION]
+        neutral = np.asarray(model.card.manifest["neutral"], dtype=np.float32)
+        features = model.card.features
+        wanted = [i for i, flag in enumerate(explain) if flag]
+        width = len(features)
+        ablated = np.repeat(batch[wanted], width, axis=0)
+        index = np.arange(len(ablated))
+        ablated[index, index % width] = neutral[index % width]
+        # in log-odds: a probability near 1 hardly moves when one feature is reset
+        drops = _logit(scores.live[wanted])[:, None] - _logit(model.run(ablated)).reshape(len(wanted), width)
+        contributions: list[list[tuple[str, float]]] = [[] for _ in range(len(batch))]
+        for row, drop in zip(wanted, drops):
+            order = np.argsort(-drop)[:top]
+            contributions[row] = [(features[j], round(float(drop[j]), 4)) for j in order if drop[j] > 0]
+        return Scores(scores.version, scores.live, scores.shadow_version, scores.shadow, contributions)
+
+    def _score(self, name: str, batch: np.ndarray) -> Scores:
+        live, shadow = self._live[name], self._shadow.get(name)  # references taken once: reload-safe
+        if len(batch) == 0:
+            empty = np.zeros(0, dtype=np.float32)
+            return Scores(live.ref, empty, shadow.ref if shadow else None, empty if shadow else None)
+        return Scores(
+            version=live.ref,
+            live=live.run(batch),
+            shadow_version=shadow.ref if shadow else None,
+            shadow=shadow.run(batch) if shadow else None,
+        )
