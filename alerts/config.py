@@ -9,7 +9,7 @@ named 'pager-x'`.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -43,6 +43,8 @@ class CareTeam(_Strict):
     tokens_sha256: list[Sha256] = []
     members: dict[str, Member] = {}
     subjects: list[str] = []
+    #: overrides of the top-level `detection` settings for this team's people
+    detection: dict[str, Any] = {}
 
 
 class ChannelConfig(BaseModel):

@@ -93,3 +93,141 @@ def sliced(labels: Sequence[int], scores: Sequence[float], groups: Mapping[str, 
             for value in sorted(set(values))
         }
     return out
+
+
+# --- alerts against ground truth ---------------------------------------------------
+#
+# An alert is (subject, time in Unix seconds, severity). Labels are the
+# simulator's (`Cohort.labels()`): per person an optional episode with onset,
+# peak, crisis and end days counted from the cohort's start.
+
+DAY = 86400.0
+#: eRisk's latency penalty parameter (Sadeque et al. 2018)
+F_LATENCY_P = 0.0078
+
+
+def severity_from_label(episode: Mapping | None, day: float) -> float:
+    """The simulator's severity curve, rebuilt from a label (0 outside the episode)."""
+    if not episode or day < episode["onset_day"]:
+        return 0.0
+    onset, peak_day, end = episode["onset_day"], episode["peak_day"], episode["end_day"]
+    if day <= peak_day:
+        return episode["peak"] * (day - onset) / max(1, peak_day - onset)
+    return episode["peak"] * max(0.0, 1 - (day - peak_day) / max(1, end - peak_day))
+
+
+def episode_metrics(alerts: Sequence[tuple[str, float, str]], labels: Mapping, *,
+                    event_counts: Mapping[str, Sequence[float]], lead_days: float = 3.0) -> dict:
+    """How early and how accurately alerts fire, against the cohort's ground truth.
+
+    * crisis episodes alerted `lead_days` or more before the crisis (the bar);
+    * lead time of the first alert in an episode: days before the crisis, days after onset;
+    * false alerts (outside any episode, onset to end) per 100 person-days, and precision;
+    * ERDE_5 and ERDE_50 (Losada & Crestani 2016) and F_latency (Sadeque et al. 2018), with a
+      person's "writings" taken as their events: k is the number of the person's events from
+      the episode's onset to the decision (the first alert in the episode).
+    """
+    start = _start(labels)
+    people = {p["subject"]: p for p in labels["people"]}
+    by_subject: dict[str, list[float]] = {}
+    for subject, time, _ in alerts:
+        by_subject.setdefault(subject, []).append(time)
+    for times in by_subject.values():
+        times.sort()
+    days = labels["config"]["days"]
+    crisis_total = crisis_early = episodes = episodes_alerted = 0
+    before_crisis: list[float] = []
+    after_onset: list[float] = []
+    true_alerts = false_alerts = 0
+    decisions: dict[str, tuple[bool, int | None]] = {}  # subject -> (decided positive, k)
+    for subject, person in people.items():
+        episode = person["episode"]
+        times = by_subject.get(subject, [])
+        if episode:
+            lo, hi = start + episode["onset_day"] * DAY, start + (episode["end_day"] + 1) * DAY
+        else:
+            lo = hi = float("inf")
+        inside = [t for t in times if lo <= t < hi]
+        true_alerts += len(inside)
+        false_alerts += len(times) - len(inside)
+        if not episode:
+            decisions[subject] = (bool(times), None)
+            continue
+        episodes += 1
+        first = inside[0] if inside else None
+        if first is not None:
+            episodes_alerted += 1
+            after_onset.append((first - lo) / DAY)
+            k = sum(1 for t in event_counts.get(subject, ()) if lo <= t <= first)
+            decisions[subject] = (True, max(1, k))
+        else:
+            decisions[subject] = (False, None)
+        if episode["crisis_day"] is not None:
+            crisis_total += 1
+            crisis = start + episode["crisis_day"] * DAY
+            early = [t for t in inside if t <= crisis - lead_days * DAY]
+            if early:
+                crisis_early += 1
+            if first is not None and first <= crisis:
+                before_crisis.append((crisis - first) / DAY)
+    person_days = len(people) * days
+    positives = sum(1 for p in people.values() if p["episode"])
+    return {
+        "people": len(people),
+        "person_days": person_days,
+        "episodes": episodes,
+        "episodes_alerted": episodes_alerted,
+        "crisis_episodes": crisis_total,
+        "crisis_alerted_early": crisis_early,
+        "crisis_alerted_early_share": crisis_early / crisis_total if crisis_total else float("nan"),
+        "lead_days_before_crisis": _distribution(before_crisis),
+        "days_after_onset": _distribution(after_onset),
+        "alerts": true_alerts + false_alerts,
+        "false_alerts": false_alerts,
+        "false_alerts_per_100_person_days": 100 * false_alerts / person_days if person_days else float("nan"),
+        "precision": true_alerts / (true_alerts + false_alerts) if true_alerts + false_alerts else float("nan"),
+        "erde_5": _erde(decisions, people, 5, positives),
+        "erde_50": _erde(decisions, people, 50, positives),
+        "f_latency": _f_latency(decisions, people),
+    }
+
+
+def _start(labels: Mapping) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(labels["config"]["start"].replace("Z", "+00:00")).timestamp()
+
+
+def _distribution(values: Sequence[float]) -> dict:
+    if not values:
+        return {"count": 0}
+    v = np.asarray(values)
+    return {"count": len(v), "median": float(np.median(v)), "p10": float(np.percentile(v, 10)),
+            "p90": float(np.percentile(v, 90)), "values": [round(float(x), 2) for x in v]}
+
+
+def _erde(decisions: Mapping, people: Mapping, o: int, positives: int) -> float:
+    """ERDE_o: mean cost per person; late true positives cost 1 - 1/(1 + e^(k - o))."""
+    c_fp = positives / len(people) if people else 0.0
+    cost = 0.0
+    for subject, (decided, k) in decisions.items():
+        positive = people[subject]["episode"] is not None
+        if decided and not positive:
+            cost += c_fp
+        elif not decided and positive:
+            cost += 1.0
+        elif decided and positive:
+            cost += 1 - 1 / (1 + np.exp(min(k - o, 50)))
+    return cost / len(decisions) if decisions else float("nan")
+
+
+def _f_latency(decisions: Mapping, people: Mapping) -> float:
+    tp = sum(1 for s, (d, _) in decisions.items() if d and people[s]["episode"])
+    fp = sum(1 for s, (d, _) in decisions.items() if d and not people[s]["episode"])
+    fn = sum(1 for s, (d, _) in decisions.items() if not d and people[s]["episode"])
+    if tp == 0:
+        return 0.0
+    f1 = 2 * tp / (2 * tp + fp + fn)
+    penalties = [-1 + 2 / (1 + np.exp(-F_LATENCY_P * (k - 1)))
+                 for s, (d, k) in decisions.items() if d and people[s]["episode"]]
+    return float(f1 * (1 - np.median(penalties)))

@@ -110,6 +110,7 @@ class Person:
             "episode": None if e is None else {
                 "onset_day": e.onset_day, "onset": at(e.onset_day),
                 "peak_day": e.peak_day, "crisis_day": e.crisis_day, "crisis": at(e.crisis_day),
+                "end_day": e.peak_day + e.recovery_days, "peak": e.peak,
             },
         }
 

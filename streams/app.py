@@ -18,7 +18,7 @@ from .config import Settings
 from .metrics import IngestMetrics
 from .pipeline import Pipeline
 from .state import PersonState
-from .topics import DLQ, EVENTS, RISK, name
+from .topics import ALERTS, DLQ, EVENTS, RISK, name
 
 __all__ = ["Worker", "create_worker"]
 
@@ -35,6 +35,7 @@ class Worker:
     events: faust.TopicT
     dlq: faust.TopicT
     risk: faust.TopicT
+    alerts: faust.TopicT
     people: faust.types.TableT
 
 
@@ -84,16 +85,17 @@ def create_worker(settings: Settings, *, registry: CollectorRegistry | None = No
         settings=settings,
         registry=registry,
         metrics=IngestMetrics(registry=registry),
-        pipeline=Pipeline(ingest=settings.ingest),
+        pipeline=Pipeline.from_settings(settings),
         events=app.topic(name(settings, EVENTS), partitions=partitions, **raw),
         dlq=app.topic(name(settings, DLQ), partitions=partitions, **raw),
         risk=app.topic(name(settings, RISK), partitions=partitions, **raw),
+        alerts=app.topic(name(settings, ALERTS), partitions=partitions, **raw),
         people=app.Table(
             "people",
             partitions=partitions,
             key_type=bytes,
             value_type=bytes,
-            help="Per-person state: consent history and hashed ids of recent events. No free text.",
+            help="Per-person state: consent history, hashed ids of recent events, features, detection. No free text.",
         ),
     )
     # Tables take their codecs from their types (json for bytes); state is

@@ -46,6 +46,18 @@ def main(argv: list[str] | None = None) -> int:
     simulate.add_argument("--rate", type=float, default=0, help="events per second when publishing (0: as fast as possible)")
     simulate.add_argument("--config", type=Path)
 
+    evaluate = commands.add_parser(
+        "evaluate", help="replay a labelled cohort offline and report how early and how accurately alerts fire"
+    )
+    evaluate.add_argument("--events", type=Path, help="events JSONL (from carewatch simulate); omit to simulate")
+    evaluate.add_argument("--labels", type=Path, help="the labels of --events")
+    evaluate.add_argument("--people", type=int, default=200)
+    evaluate.add_argument("--days", type=int, default=120)
+    evaluate.add_argument("--seed", type=int, default=2026, help="a seed not used in training (11, 12) or tuning (31)")
+    evaluate.add_argument("--target-sensitivity", type=float, default=0.85)
+    evaluate.add_argument("--out", type=Path, default=Path("evaluation"), help="folder for report.md and plots")
+    evaluate.add_argument("--config", type=Path)
+
     topics = commands.add_parser("topics", help="create carewatch's topics with their settings")
     topics.add_argument("action", choices=["create"])
     topics.add_argument("--config", type=Path)
@@ -66,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         return _publish(settings, args)
     if args.command == "simulate":
         return _simulate(settings, args)
+    if args.command == "evaluate":
+        return _evaluate(settings, args)
     return _topics(settings)
 
 
@@ -118,6 +132,32 @@ def _simulate(settings: config.Settings, args: argparse.Namespace) -> int:
     finally:
         if out is not sys.stdout.buffer:
             out.close()
+    return 0
+
+
+def _evaluate(settings: config.Settings, args: argparse.Namespace) -> int:
+    import orjson
+
+    from .report import evaluate
+
+    if args.events:
+        if not args.labels:
+            print("carewatch evaluate: --events needs --labels", file=sys.stderr)
+            return 2
+        labels = orjson.loads(args.labels.read_bytes())
+        lines = (line for line in args.events.open("rb") if line.strip())
+    else:
+        from models.simulator import CohortConfig, simulate
+
+        cohort = simulate(CohortConfig(people=args.people, days=args.days, seed=args.seed))
+        labels = cohort.labels()
+        lines = (orjson.dumps(event) for event in cohort.events())
+    result = evaluate(lines, labels, settings=settings, out=args.out, target=args.target_sensitivity)
+    e = result["episodes"]
+    print(f"crisis episodes alerted 3+ days early: {e['crisis_alerted_early']} of {e['crisis_episodes']} "
+          f"({e['crisis_alerted_early_share']:.1%}); false alerts per 100 person-days: "
+          f"{e['false_alerts_per_100_person_days']:.2f}; precision {e['precision']:.1%}")
+    print(f"report: {args.out / 'report.md'} (synthetic cohort; not clinically validated)")
     return 0
 
 

@@ -34,6 +34,12 @@ class IngestMetrics:
             "Valid events whose record key was not their subject (processed all the same).",
             registry=registry,
         )
+        self.alerts = Counter(
+            "carewatch_alerts_raised",
+            "Alerts written to carewatch.alerts, by severity and first reason code.",
+            ["severity", "reason"],
+            registry=registry,
+        )
         for outcome in Outcome:
             self.events.labels(outcome.value)
         for code in CODES:

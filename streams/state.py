@@ -2,7 +2,8 @@
 
 A plain, bounded, serialisable value: the faust worker keeps it in a table
 (RocksDB + changelog), the offline replay in a dict. It never holds free
-text: consent history and hashed event keys only, for now.
+text: consent history, hashed ids of recent events, the feature state
+(numbers), and the detection state.
 """
 
 from __future__ import annotations
@@ -11,23 +12,38 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from models.features import PersonFeatures
+
 from .consent import ConsentLedger
 from .dedupe import SeenIds
+from .detection import DetectionState
 
 __all__ = ["PersonState"]
 
-VERSION = 1
+VERSION = 2
 
 
 @dataclass(slots=True)
 class PersonState:
     consent: ConsentLedger = field(default_factory=ConsentLedger)
     seen: SeenIds = field(default_factory=SeenIds)
+    features: PersonFeatures = field(default_factory=PersonFeatures)
+    detection: DetectionState = field(default_factory=DetectionState)
 
     def dumps(self) -> bytes:
-        return orjson.dumps({"v": VERSION, "consent": self.consent.to_dict(), "seen": self.seen.to_list()})
+        return orjson.dumps({
+            "v": VERSION,
+            "consent": self.consent.to_dict(),
+            "seen": self.seen.to_list(),
+            "features": self.features.to_dict(),
+            "detection": self.detection.to_list(),
+        })
 
     @classmethod
     def loads(cls, raw: bytes) -> "PersonState":
         obj = orjson.loads(raw)
-        return cls(consent=ConsentLedger(obj["consent"]), seen=SeenIds.from_list(obj["seen"]))
+        state = cls(consent=ConsentLedger(obj["consent"]), seen=SeenIds.from_list(obj["seen"]))
+        if obj.get("v", 1) >= 2:  # version 1 held consent and dedupe only
+            state.features = PersonFeatures.from_dict(obj["features"])
+            state.detection = DetectionState.from_list(obj["detection"])
+        return state

@@ -20,7 +20,7 @@ from ..simulator import Cohort, Person
 __all__ = ["Rows", "build"]
 
 #: a row is "deteriorating" from this severity on (severity runs 0 to 1)
-POSITIVE_SEVERITY = 0.35
+POSITIVE_SEVERITY = 0.2
 
 
 @dataclass

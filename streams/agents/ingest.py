@@ -62,6 +62,9 @@ def install(worker: Worker, states: StateStore) -> None:
                 if message.key != subject:
                     metrics.key_mismatch.inc()
                 await _send(worker.risk, key=subject, value=orjson.dumps(result.record))
+                for alert in result.alerts:
+                    await _send(worker.alerts, key=subject, value=orjson.dumps(alert.to_dict()))
+                    metrics.alerts.labels(alert.severity, alert.reasons[0].code).inc()
 
 
 async def _send(topic: Any, **message: Any) -> None:

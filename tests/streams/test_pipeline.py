@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import orjson
 import pytest
 
-from streams.config import IngestSettings
+from streams.config import IngestSettings, Settings
 from streams.pipeline import Outcome, Pipeline
 from streams.state import PersonState
 from tests.factory import event
@@ -31,9 +31,13 @@ def handle(pipeline, states, e, now=NOW):
     return pipeline.handle(orjson.dumps(e), states=states, now=now)
 
 
-@pytest.fixture
+def make(**ingest) -> Pipeline:
+    return Pipeline.from_settings(Settings(ingest=IngestSettings(**ingest)))
+
+
+@pytest.fixture(scope="module")
 def pipeline():
-    return Pipeline(ingest=IngestSettings())
+    return make()
 
 
 def test_consent_then_event_is_processed_with_a_downstream_record(pipeline):
@@ -74,7 +78,7 @@ def test_consent_applies_by_event_time_even_out_of_order(pipeline):
 
 
 def test_consent_can_be_switched_off(pipeline):
-    relaxed = Pipeline(ingest=IngestSettings(consent_required=False))
+    relaxed = make(consent_required=False)
     assert handle(relaxed, Dict(), event("text")).outcome is Outcome.PROCESSED
 
 
@@ -88,7 +92,7 @@ def test_a_repeat_of_source_and_id_is_a_duplicate_even_if_dropped_for_consent(pi
 
 
 def test_duplicates_are_remembered_for_the_window_only():
-    pipeline = Pipeline(ingest=IngestSettings(dedupe_window=60, consent_required=False))
+    pipeline = make(dedupe_window=60, consent_required=False)
     states = Dict()
     e = event("text", event_id="again")
     assert handle(pipeline, states, e, now=NOW).outcome is Outcome.PROCESSED
@@ -97,7 +101,7 @@ def test_duplicates_are_remembered_for_the_window_only():
 
 
 def test_dedupe_memory_is_bounded_per_person():
-    pipeline = Pipeline(ingest=IngestSettings(dedupe_max_per_subject=100, consent_required=False))
+    pipeline = make(dedupe_max_per_subject=100, consent_required=False)
     states = Dict()
     for i in range(250):
         handle(pipeline, states, event("wearable", event_id=f"w-{i}"))
