@@ -22,7 +22,7 @@ help:
 $(VENV_STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -c requirements.lock -e '.[test]'
+	$(VENV)/bin/pip install --quiet -c requirements.lock -e '.[test,evaluate]'
 	touch $@
 
 $(JARS_STAMP): infra/kafka/pom.xml
