@@ -17,7 +17,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, disable_cr
 from .config import Settings
 from .metrics import IngestMetrics
 from .pipeline import Pipeline
-from .state import PersonState
 from .topics import ALERTS, DLQ, EVENTS, RISK, name
 
 __all__ = ["Worker", "create_worker"]
@@ -37,22 +36,6 @@ class Worker:
     risk: faust.TopicT
     alerts: faust.TopicT
     people: faust.types.TableT
-
-
-class TableStates:
-    """The pipeline's StateStore over a faust table of encoded PersonState values."""
-
-    __slots__ = ("_table",)
-
-    def __init__(self, table: faust.types.TableT) -> None:
-        self._table = table
-
-    def get(self, subject: str) -> PersonState | None:
-        raw = self._table.get(subject.encode())
-        return PersonState.loads(raw) if raw is not None else None
-
-    def put(self, subject: str, state: PersonState) -> None:
-        self._table[subject.encode()] = state.dumps()
 
 
 def create_worker(settings: Settings, *, registry: CollectorRegistry | None = None) -> Worker:
@@ -103,7 +86,7 @@ def create_worker(settings: Settings, *, registry: CollectorRegistry | None = No
     worker.people.key_serializer = worker.people.value_serializer = "raw"
     from .agents import ingest
 
-    ingest.install(worker, TableStates(worker.people))
+    ingest.install(worker)
     _install_views(worker)
     return worker
 

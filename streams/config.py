@@ -68,6 +68,9 @@ class WorkerSettings(_Section):
     data_dir: str = ".data/worker"
     store: Literal["rocksdb", "memory"] = "rocksdb"
     standby_replicas: int = Field(default=0, ge=0)
+    #: events handed to the pipeline (and the models) at once, and the longest wait to fill a batch
+    batch_max: int = Field(default=500, ge=1)
+    batch_wait: Duration = 0.01
 
 
 class WebSettings(_Section):

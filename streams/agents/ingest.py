@@ -1,13 +1,25 @@
-"""The ingest agent: every record of carewatch.events to exactly one outcome.
+"""The ingest agent: every record of carewatch.events to exactly one outcome, in batches.
 
-Dead letters go to carewatch.events.dlq byte for byte with the two headers
-of CONTRACT §1; processed events leave a record on carewatch.risk (the
-downstream trace reconciliation counts on). Sends are flushed before the
-consumer commits the offset (faust), so delivery is at least once.
+Records are taken in batches (at most `worker.batch_max`, waiting at most
+`worker.batch_wait`) and handed to the one code path
+(`Pipeline.handle_batch`), which scores each batch with one call per model.
+Then, in this order:
 
-Faust acknowledges an event even when the agent's body raises, so the body
-must not raise: the pipeline never does, and a send that fails is retried
-with backoff, holding the partition back rather than losing the event.
+1. outputs: dead letters to carewatch.events.dlq byte for byte with the two
+   headers of CONTRACT §1, a record per processed event on carewatch.risk,
+   alerts on carewatch.alerts; the agent waits until the broker has them;
+2. state: each person's new state is written to the table (RocksDB and its
+   changelog topic);
+3. the batch's offsets are acknowledged (faust commits them later, after
+   flushing the producer).
+
+A crash between 1 and 2 redelivers the batch to a state that has not seen
+it: outputs repeat with the same alert ids (at least once), nothing is lost.
+A crash after 2 redelivers events the state has seen: they are duplicates,
+and their outputs are already on the broker. Faust acknowledges events even
+when the agent's body raises, so the body must not raise: the pipeline
+never does, and a send that fails is retried, holding the partition back
+rather than losing the event.
 """
 
 from __future__ import annotations
@@ -16,11 +28,14 @@ import asyncio
 import itertools
 import logging
 import time
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from faust.streams import _current_event
 
-from ..pipeline import Outcome, StateStore
+from ..pipeline import Outcome
+from ..state import PersonState
 
 if TYPE_CHECKING:
     from ..app import Worker
@@ -33,56 +48,101 @@ _ERROR_HEADERS = ("carewatch-error", "carewatch-error-code")
 _BACKOFF = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
-def install(worker: Worker, states: StateStore) -> None:
-    pipeline, metrics = worker.pipeline, worker.metrics
+class StagedStates:
+    """The pipeline's StateStore for one batch: reads the table, holds writes until outputs are out."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+        self.staged: dict[str, PersonState] = {}
+
+    def get(self, subject: str) -> PersonState | None:
+        raw = self._table.get(subject.encode())
+        return PersonState.loads(raw) if raw is not None else None
+
+    def put(self, subject: str, state: PersonState) -> None:
+        self.staged[subject] = state
+
+
+def install(worker: Worker) -> None:
+    pipeline, metrics, settings = worker.pipeline, worker.metrics, worker.settings.worker
 
     @worker.app.agent(worker.events, name="carewatch.ingest")
     async def ingest(stream):
-        async for event in stream.events():
-            message = event.message
-            headers = list(message.headers or ())
-            raw = message.value  # with the raw codec, the record's bytes as they arrived (None for a tombstone)
-            result = pipeline.handle(raw or b"", states=states, now=time.time(), content_type=_content_type(headers))
-            metrics.events.labels(result.outcome.value).inc()
-            if result.outcome is Outcome.DEAD_LETTERED:
-                error = result.error
-                kept = [(k, v) for k, v in headers if k.lower() not in _ERROR_HEADERS]
-                await _send(
-                    worker.dlq,
-                    key=message.key,
-                    value=raw,
-                    headers=kept + [
+        async for events in stream.take_events(settings.batch_max, within=settings.batch_wait):
+            states = StagedStates(worker.people)
+            records = [(event.message.value or b"", _content_type(event.message.headers)) for event in events]
+            # No current event while reading state: faust then looks the key up in every assigned
+            # partition instead of only the partition of whichever event came last.
+            token = _current_event.set(None)
+            try:
+                results = pipeline.handle_batch(records, states=states, now=time.time())
+            finally:
+                _current_event.reset(token)
+            pending = []
+            last_event_of: dict[str, Any] = {}
+            for event, result in zip(events, results):
+                metrics.events.labels(result.outcome.value).inc()
+                message = event.message
+                if result.outcome is Outcome.DEAD_LETTERED:
+                    error = result.error
+                    kept = [(k, v) for k, v in message.headers or () if k.lower() not in _ERROR_HEADERS]
+                    pending.append(dict(topic=worker.dlq, key=message.key, value=message.value, headers=kept + [
                         ("carewatch-error", str(error).encode("ascii", "replace")),
                         ("carewatch-error-code", error.code.encode("ascii")),
-                    ],
-                )
-                metrics.dead_letters.labels(error.code).inc()
-            elif result.outcome is Outcome.PROCESSED:
-                subject = result.event.subject.encode()
-                if message.key != subject:
-                    metrics.key_mismatch.inc()
-                await _send(worker.risk, key=subject, value=orjson.dumps(result.record))
-                for alert in result.alerts:
-                    await _send(worker.alerts, key=subject, value=orjson.dumps(alert.to_dict()))
-                    metrics.alerts.labels(alert.severity, alert.reasons[0].code).inc()
+                    ]))
+                    metrics.dead_letters.labels(error.code).inc()
+                if result.event is not None:
+                    last_event_of[result.event.subject] = event
+                if result.outcome is Outcome.PROCESSED:
+                    subject = result.event.subject.encode()
+                    if message.key != subject:
+                        metrics.key_mismatch.inc()
+                    pending.append(dict(topic=worker.risk, key=subject, value=orjson.dumps(result.record)))
+                    for alert in result.alerts:
+                        pending.append(dict(topic=worker.alerts, key=subject, value=orjson.dumps(alert.to_dict())))
+                        metrics.alerts.labels(alert.severity, alert.reasons[0].code).inc()
+            await _deliver(pending)
+            for subject, state in states.staged.items():
+                # The table writes a key's changelog record to the partition of the current event:
+                # make that the subject's own event, as if it were processed alone.
+                token = _current_event.set(weakref.ref(last_event_of[subject]))
+                try:
+                    worker.people[subject.encode()] = state.dumps()
+                finally:
+                    _current_event.reset(token)
 
 
-async def _send(topic: Any, **message: Any) -> None:
-    """Send, retrying until the producer takes the record; only cancellation stops it."""
+async def _deliver(messages: list[dict[str, Any]]) -> None:
+    """Send every message and wait until the broker has each; retry what fails, never give up."""
     for attempt in itertools.count():
-        try:
-            await topic.send(**message)
+        futures = []
+        failed = []
+        for message in messages:
+            try:
+                futures.append((message, await message["topic"].send(
+                    key=message["key"], value=message["value"], headers=message.get("headers"), force=True)))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # classified by type name only: no record content in logs
+                failed.append((message, exc))
+        for message, future in futures:
+            try:
+                await future
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failed.append((message, exc))
+        if not failed:
             return
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # classified by type name only: no record content in logs
-            delay = _BACKOFF[min(attempt, len(_BACKOFF) - 1)]
-            log.warning("send to %s failed (%s); retrying in %.1f s", topic.get_topic_name(), type(exc).__name__, delay)
-            await asyncio.sleep(delay)
+        delay = _BACKOFF[min(attempt, len(_BACKOFF) - 1)]
+        log.warning("%d of %d sends failed (%s); retrying in %.1f s", len(failed), len(messages),
+                    type(failed[0][1]).__name__, delay)
+        await asyncio.sleep(delay)
+        messages = [message for message, _ in failed]
 
 
-def _content_type(headers: list[tuple[str, bytes]]) -> str | None:
-    for key, value in headers:
+def _content_type(headers: Any) -> str | None:
+    for key, value in headers or ():
         if key.lower() == "content-type":
             return value.decode("latin-1") if isinstance(value, bytes) else str(value)
     return None
