@@ -54,6 +54,8 @@ def create_worker(settings: Settings, *, registry: CollectorRegistry | None = No
         topic_replication_factor=settings.topics.replication_factor,
         table_standby_replicas=settings.worker.standby_replicas,
         producer_acks=-1,
+        broker_session_timeout=settings.worker.session_timeout,
+        broker_heartbeat_interval=settings.worker.heartbeat_interval,
         consumer_auto_offset_reset="earliest",
         web_enabled=True,
         web_bind=settings.web.host,
@@ -105,7 +107,10 @@ def _install_views(worker: Worker) -> None:
     @app.page("/readyz")
     async def readyz(self, request):  # noqa: ARG001
         ready, why = _readiness(app)
-        return self.json({"ready": ready, "reason": why}, status=200 if ready else 503)
+        consumer = getattr(app, "_consumer", None)
+        events = worker.events.get_topic_name()
+        partitions = sorted(tp.partition for tp in consumer.assignment() if tp.topic == events) if consumer else []
+        return self.json({"ready": ready, "reason": why, "partitions": partitions}, status=200 if ready else 503)
 
 
 def _readiness(app: faust.App) -> tuple[bool, str]:

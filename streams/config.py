@@ -68,9 +68,11 @@ class WorkerSettings(_Section):
     data_dir: str = ".data/worker"
     store: Literal["rocksdb", "memory"] = "rocksdb"
     standby_replicas: int = Field(default=0, ge=0)
-    #: events handed to the pipeline (and the models) at once, and the longest wait to fill a batch
+    #: the most events handed to the pipeline (and the models) at once
     batch_max: int = Field(default=500, ge=1)
-    batch_wait: Duration = 0.01
+    #: how soon the group notices a worker that died (the broker allows 6 s to 5 min)
+    session_timeout: Duration = 30
+    heartbeat_interval: Duration = 3
 
 
 class WebSettings(_Section):

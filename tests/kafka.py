@@ -40,6 +40,15 @@ class Topics:
         finally:
             consumer.close()
 
+    def lag(self, group: str, topic: str) -> int:
+        """Records on `topic` past the offsets `group` has committed (faust commits every few seconds)."""
+        ends = self.end_offsets(topic)
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=group, enable_auto_commit=False)
+        try:
+            return sum(end - (consumer.committed(tp) or 0) for tp, end in ends.items())
+        finally:
+            consumer.close()
+
     def count(self, topic: str) -> int:
         return sum(self.end_offsets(topic).values())
 

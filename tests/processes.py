@@ -100,7 +100,9 @@ class WorkerProcess(Service):
                  extra: dict, data_dir: Path | None = None) -> None:
         config: dict[str, Any] = {
             "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix},
-            "worker": {"app_id": app_id, "data_dir": str(data_dir or workdir / "data")},
+            # short session: a killed member leaves the group in seconds, not half a minute
+            "worker": {"app_id": app_id, "data_dir": str(data_dir or workdir / "data"), "session_timeout": 6,
+                       "heartbeat_interval": 1},
             "web": {"port": port},
         }
         for section, values in extra.items():
@@ -121,6 +123,14 @@ class WorkerProcess(Service):
 
     def metrics(self) -> dict[tuple[str, tuple], float]:
         return scrape(f"{self.url}/metrics")
+
+    def assigned(self) -> set[int]:
+        """The partitions of carewatch.events this worker holds now (empty while rebalancing)."""
+        try:
+            response = httpx.get(f"{self.url}/readyz", timeout=2)
+        except httpx.HTTPError:
+            return set()
+        return set(response.json()["partitions"]) if response.status_code == 200 else set()
 
     def outcomes(self) -> dict[str, float]:
         return {

@@ -1,7 +1,7 @@
 """The ingest agent: every record of carewatch.events to exactly one outcome, in batches.
 
-Records are taken in batches (at most `worker.batch_max`, waiting at most
-`worker.batch_wait`) and handed to the one code path
+Records are taken in batches (at most `worker.batch_max`, and no waiting:
+whatever has arrived when the queue runs dry) and handed to the one code path
 (`Pipeline.handle_batch`), which scores each batch with one call per model.
 Then, in this order:
 
@@ -63,53 +63,72 @@ class StagedStates:
         self.staged[subject] = state
 
 
-def install(worker: Worker) -> None:
-    pipeline, metrics, settings = worker.pipeline, worker.metrics, worker.settings.worker
+def install(worker: Worker) -> Any:
+    settings = worker.settings.worker
 
     @worker.app.agent(worker.events, name="carewatch.ingest")
     async def ingest(stream):
-        async for events in stream.take_events(settings.batch_max, within=settings.batch_wait):
-            states = StagedStates(worker.people)
-            records = [(event.message.value or b"", _content_type(event.message.headers)) for event in events]
-            # No current event while reading state: faust then looks the key up in every assigned
-            # partition instead of only the partition of whichever event came last.
-            token = _current_event.set(None)
-            try:
-                results = pipeline.handle_batch(records, states=states, now=time.time())
-            finally:
-                _current_event.reset(token)
-            pending = []
-            last_event_of: dict[str, Any] = {}
-            for event, result in zip(events, results):
-                metrics.events.labels(result.outcome.value).inc()
-                message = event.message
-                if result.outcome is Outcome.DEAD_LETTERED:
-                    error = result.error
-                    kept = [(k, v) for k, v in message.headers or () if k.lower() not in _ERROR_HEADERS]
-                    pending.append(dict(topic=worker.dlq, key=message.key, value=message.value, headers=kept + [
-                        ("carewatch-error", str(error).encode("ascii", "replace")),
-                        ("carewatch-error-code", error.code.encode("ascii")),
-                    ]))
-                    metrics.dead_letters.labels(error.code).inc()
-                if result.event is not None:
-                    last_event_of[result.event.subject] = event
-                if result.outcome is Outcome.PROCESSED:
-                    subject = result.event.subject.encode()
-                    if message.key != subject:
-                        metrics.key_mismatch.inc()
-                    pending.append(dict(topic=worker.risk, key=subject, value=orjson.dumps(result.record)))
-                    for alert in result.alerts:
-                        pending.append(dict(topic=worker.alerts, key=subject, value=orjson.dumps(alert.to_dict())))
-                        metrics.alerts.labels(alert.severity, alert.reasons[0].code).inc()
-            await _deliver(pending)
-            for subject, state in states.staged.items():
-                # The table writes a key's changelog record to the partition of the current event:
-                # make that the subject's own event, as if it were processed alone.
-                token = _current_event.set(weakref.ref(last_event_of[subject]))
-                try:
-                    worker.people[subject.encode()] = state.dumps()
-                finally:
-                    _current_event.reset(token)
+        # Batches form from what has already arrived: when the channel's queue runs dry (or the
+        # batch is full) the batch goes, so a quiet stream waits for nothing and a busy one batches.
+        # faust's take_events() stops consuming after a rebalance (faust-streaming 0.15.3), so the
+        # batching is ours, on a stream with manual acknowledgements.
+        manual = stream.noack()
+        batch: list = []
+        async for event in manual.events():
+            batch.append(event)
+            if len(batch) < settings.batch_max and not stream.channel.empty():
+                continue
+            await _handle(worker, batch)
+            for done in batch:  # only now may faust commit past them
+                await manual.ack(done)
+            batch = []
+
+    return ingest
+
+
+async def _handle(worker: Worker, events: list) -> None:
+    pipeline, metrics = worker.pipeline, worker.metrics
+    states = StagedStates(worker.people)
+    records = [(event.message.value or b"", _content_type(event.message.headers)) for event in events]
+    # No current event while reading state: faust then looks the key up in every assigned
+    # partition instead of only the partition of whichever event came last.
+    token = _current_event.set(None)
+    try:
+        results = pipeline.handle_batch(records, states=states, now=time.time())
+    finally:
+        _current_event.reset(token)
+    pending = []
+    last_event_of: dict[str, Any] = {}
+    for event, result in zip(events, results):
+        metrics.events.labels(result.outcome.value).inc()
+        message = event.message
+        if result.outcome is Outcome.DEAD_LETTERED:
+            error = result.error
+            kept = [(k, v) for k, v in message.headers or () if k.lower() not in _ERROR_HEADERS]
+            pending.append(dict(topic=worker.dlq, key=message.key, value=message.value, headers=kept + [
+                ("carewatch-error", str(error).encode("ascii", "replace")),
+                ("carewatch-error-code", error.code.encode("ascii")),
+            ]))
+            metrics.dead_letters.labels(error.code).inc()
+        if result.event is not None:
+            last_event_of[result.event.subject] = event
+        if result.outcome is Outcome.PROCESSED:
+            subject = result.event.subject.encode()
+            if message.key != subject:
+                metrics.key_mismatch.inc()
+            pending.append(dict(topic=worker.risk, key=subject, value=orjson.dumps(result.record)))
+            for alert in result.alerts:
+                pending.append(dict(topic=worker.alerts, key=subject, value=orjson.dumps(alert.to_dict())))
+                metrics.alerts.labels(alert.severity, alert.reasons[0].code).inc()
+    await _deliver(pending)
+    for subject, state in states.staged.items():
+        # The table writes a key's changelog record to the partition of the current event:
+        # make that the subject's own event, as if it were processed alone.
+        token = _current_event.set(weakref.ref(last_event_of[subject]))
+        try:
+            worker.people[subject.encode()] = state.dumps()
+        finally:
+            _current_event.reset(token)
 
 
 async def _deliver(messages: list[dict[str, Any]]) -> None:

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.kafka
 def test_health_ready_and_metrics_with_every_outcome_at_zero(worker_factory):
     worker = worker_factory()
     assert httpx.get(f"{worker.url}/healthz").json()["status"] == "ok"
-    assert httpx.get(f"{worker.url}/readyz").json() == {"ready": True, "reason": "ok"}
+    assert httpx.get(f"{worker.url}/readyz").json() == {"ready": True, "reason": "ok", "partitions": list(range(12))}
     assert worker.outcomes() == {"processed": 0, "consent_dropped": 0, "duplicate": 0, "dead_lettered": 0}
 
 
