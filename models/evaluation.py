@@ -9,7 +9,18 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["auprc", "auroc", "brier", "calibration", "expected_calibration_error", "sliced", "threshold_at_specificity"]
+__all__ = [
+    "auprc",
+    "auroc",
+    "brier",
+    "calibration",
+    "episode_metrics",
+    "expected_calibration_error",
+    "finite",
+    "severity_from_label",
+    "sliced",
+    "threshold_at_specificity",
+]
 
 
 def auroc(labels: Sequence[int], scores: Sequence[float]) -> float:
@@ -231,3 +242,16 @@ def _f_latency(decisions: Mapping, people: Mapping) -> float:
     penalties = [-1 + 2 / (1 + np.exp(-F_LATENCY_P * (k - 1)))
                  for s, (d, k) in decisions.items() if d and people[s]["episode"]]
     return float(f1 * (1 - np.median(penalties)))
+
+
+def finite(value):
+    """A structure safe for JSON: NaN (an undefined metric, e.g. a slice without positives) becomes None."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    if isinstance(value, np.generic):
+        return finite(value.item())
+    return value

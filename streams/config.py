@@ -165,9 +165,11 @@ class Settings(AlertingConfig):
                 try:
                     DetectionSettings.model_validate(self.detection.model_dump() | team.detection)
                 except ValidationError as exc:
-                    message = _describe(exc.errors()[0]).removeprefix("detection: ")
-                    separator = ": " if message.startswith(("watch", "urgent")) and " must " in message else "."
-                    raise PydanticCustomError("config", f"care_teams.{name}.detection{separator}{message}") from None
+                    error = exc.errors()[0]
+                    where = f"care_teams.{name}.detection"
+                    message = (f"{where}: {error['msg'].removeprefix('detection: ')}" if error["type"] == "config"
+                               else f"{where}.{_describe(error)}")
+                    raise PydanticCustomError("config", message) from None
         return self
 
     def detection_for(self, care_team: str) -> DetectionSettings:

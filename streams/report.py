@@ -64,7 +64,7 @@ def evaluate(lines: Iterable[bytes], labels: Mapping[str, Any], *, settings: Set
     }
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "evaluation.json").write_text(json.dumps(_finite(result), indent=2))
+        (out / "evaluation.json").write_text(json.dumps(evaluation.finite(result), indent=2))
         plots = _plots(out, overall, models, curve, target)
         (out / "report.md").write_text(_markdown(result, labels, plots, lead_days))
     return result
@@ -227,14 +227,3 @@ def _markdown(result: dict, labels: Mapping, plots: list[str], lead_days: float)
     lines += [""] + [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(lines)
 
-
-def _finite(value):
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, np.generic):
-        return _finite(value.item())
-    return value

@@ -225,20 +225,9 @@ def _write(root: Path, name: str, version: int, model: bytes | None, card: dict)
         **card,
         "clinical_validation": NOT_VALIDATED,
     }
-    text = json.dumps(_finite(manifest), indent=2, ensure_ascii=False, allow_nan=False)
+    text = json.dumps(evaluation.finite(manifest), indent=2, ensure_ascii=False, allow_nan=False)
     (folder / "manifest.json").write_text(text + "\n", encoding="utf-8")
     print(f"wrote {folder}: {json.dumps(manifest['metrics'])[:300]}")
-
-
-def _finite(value):
-    """JSON has no NaN: an undefined metric (a slice without positives) is null."""
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
 
 
 if __name__ == "__main__":

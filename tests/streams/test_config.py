@@ -127,3 +127,14 @@ def test_unreadable_and_unparseable_files(tmp_path):
     with pytest.raises(ConfigError, match="cannot read the configuration file"):
         load(tmp_path / "missing.yaml", environ={})
     assert "not valid YAML" in error_of(tmp_path, "web: [unclosed")
+
+
+def test_care_teams_override_detection_and_a_bad_override_names_its_key(tmp_path):
+    settings = load(write(tmp_path, "care_teams: {north: {subjects: ['p-*'], detection: {watch_high: 0.3}}}"),
+                    environ={})
+    assert settings.detection_for("north").watch_high == 0.3
+    assert settings.detection_for("unassigned").watch_high == settings.detection.watch_high
+    assert error_of(tmp_path, "care_teams: {north: {detection: {colour: 1}}}") == \
+        "care_teams.north.detection.colour: unknown key"
+    assert error_of(tmp_path, "care_teams: {north: {detection: {watch_high: 0.9}}}") == \
+        "care_teams.north.detection: watch_high must not be above urgent_high"
