@@ -7,6 +7,7 @@ worker that has already seen earlier runs.
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from streams.config import load
-from streams.topics import DLQ, EVENTS, RISK, name
+from streams.topics import ALERTS, DLQ, EVENTS, RISK, name
 
 #: what a producer that skips the SDK might send
 BAD = [
@@ -54,8 +55,8 @@ def main() -> None:
     args = parser.parse_args()
     settings = load(args.config)
     bootstrap = settings.kafka.bootstrap_servers
-    events, dlq, risk = name(settings, EVENTS), name(settings, DLQ), name(settings, RISK)
-    before = {topic: end_offsets(bootstrap, topic) for topic in (events, dlq, risk)}
+    events, dlq, risk, alerts = (name(settings, t) for t in (EVENTS, DLQ, RISK, ALERTS))
+    before = {topic: end_offsets(bootstrap, topic) for topic in (events, dlq, risk, alerts)}
     counted_before = outcomes(args.port)
 
     print("demo: publishing through the SDK; bad lines are refused at the door")
@@ -88,7 +89,19 @@ def main() -> None:
         print(f"  [{headers['carewatch-error-code'].decode()}] {headers['carewatch-error'].decode()}")
     consumer.close()
     new_risk = sum(end_offsets(bootstrap, risk).values()) - sum(before[risk].values())
-    print(f"\n{risk}: {new_risk} new records, one per processed event, no text (scores arrive with the models)")
+    print(f"\n{risk}: {new_risk} new records, one per processed event: scores, fused risk, model versions, no text")
+
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=2000)
+    consumer.assign(list(before[alerts]))
+    for tp, offset in before[alerts].items():
+        consumer.seek(tp, offset)
+    raised = [json.loads(record.value) for record in consumer]
+    consumer.close()
+    print(f"\n{alerts}: {len(raised)} new alerts (CONTRACT §2 objects; the console channel will print them "
+          "once alert delivery lands)")
+    for alert in raised[:8]:
+        reasons = "; ".join(r["detail"] for r in alert["reasons"])
+        print(f"  [{alert['severity']}] {alert['subject']} -> {alert['care_team']}: {reasons}")
 
 
 if __name__ == "__main__":
