@@ -229,7 +229,8 @@ class PersonFeatures:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "PersonFeatures":
-        person = cls()
+        person = cls.__new__(cls)
+        person.series = {}
         for metric, (mean, var, n, recent) in raw["series"].items():
             _, log, floor = SERIES[metric]
             person.series[metric] = _Series(log, floor, mean, var, n, {int(d): v for d, v in recent})

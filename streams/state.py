@@ -42,8 +42,11 @@ class PersonState:
     @classmethod
     def loads(cls, raw: bytes) -> "PersonState":
         obj = orjson.loads(raw)
-        state = cls(consent=ConsentLedger(obj["consent"]), seen=SeenIds.from_list(obj["seen"]))
-        if obj.get("v", 1) >= 2:  # version 1 held consent and dedupe only
-            state.features = PersonFeatures.from_dict(obj["features"])
-            state.detection = DetectionState.from_list(obj["detection"])
-        return state
+        if obj.get("v", 1) < 2:  # version 1 held consent and dedupe only
+            return cls(consent=ConsentLedger(obj["consent"]), seen=SeenIds.from_list(obj["seen"]))
+        return cls(
+            consent=ConsentLedger(obj["consent"]),
+            seen=SeenIds.from_list(obj["seen"]),
+            features=PersonFeatures.from_dict(obj["features"]),
+            detection=DetectionState.from_list(obj["detection"]),
+        )

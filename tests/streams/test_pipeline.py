@@ -140,3 +140,10 @@ def test_an_internal_failure_dead_letters_the_event_instead_of_losing_it(pipelin
     assert result.outcome is Outcome.DEAD_LETTERED
     assert result.error.code == "internal_error"
     assert "RuntimeError" in caplog.text and "a private sentence" not in caplog.text
+
+
+def test_state_written_by_the_first_release_still_loads():
+    v1 = b'{"v":1,"consent":{"text":[[1793523600.0,true]]},"seen":[["00e49fb3f76e398d",1793527200.0]]}'
+    state = PersonState.loads(v1)
+    assert state.consent.allows("text", 1793523600.0) and len(state.seen) == 1
+    assert PersonState.loads(state.dumps()).consent.allows("text", 1793523600.0)
