@@ -22,7 +22,7 @@ import onnxruntime
 from .exceptions import RegistryError, ScoringError
 from .registry import Card, Registry
 
-__all__ = ["Model", "Scorer", "Scores"]
+__all__ = ["Model", "Scorer", "Scores", "run_bytes"]
 
 TEXT_RISK = "text-risk"
 DEVIATION = "deviation"
@@ -64,6 +64,14 @@ class Model:
             return self.session.run([self._output], {self._input: batch})[0][:, self._column]
         except Exception as exc:
             raise ScoringError(f"{self.ref}: cannot score a batch of shape {batch.shape} ({type(exc).__name__})") from None
+
+
+def run_bytes(model: bytes, output: str, inputs: np.ndarray) -> np.ndarray:
+    """Run a serialised ONNX model once, on one thread: training checks its conversions with this."""
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    return session.run([output], {session.get_inputs()[0].name: inputs})[0]
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

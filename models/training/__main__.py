@@ -31,6 +31,7 @@ from .. import evaluation, language
 from ..crisis import CrisisDetector
 from ..features import FEATURES, NEUTRAL
 from ..registry import DEFAULT_ROOT
+from ..scoring import run_bytes
 from ..simulator import STATEMENT, CohortConfig, simulate
 from .dataset import POSITIVE_SEVERITY, Rows, build
 
@@ -182,10 +183,7 @@ def _card_crisis(args: argparse.Namespace) -> None:
 
 
 def _onnx_scores(model, inputs: np.ndarray) -> np.ndarray:
-    import onnxruntime  # training extra; serving goes through models/scoring.py
-
-    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return session.run(["probabilities"], {session.get_inputs()[0].name: inputs})[0][:, 1]
+    return run_bytes(model.SerializeToString(), "probabilities", inputs)[:, 1]
 
 
 def _metrics(labels, scores: np.ndarray, groups: dict) -> dict:
