@@ -26,6 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from skl2onnx import convert_sklearn
 from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+from threadpoolctl import threadpool_limits
 
 from .. import evaluation, language
 from ..crisis import CrisisDetector
@@ -87,6 +88,7 @@ def _train_text(train: Rows, holdout: Rows, data: dict, args: argparse.Namespace
     if parity > 1e-4:
         raise SystemExit(f"text-risk: ONNX and scikit-learn differ by {parity:.2g} on held-out text")
     metrics = _metrics(holdout.text_labels, scores, {"lang": holdout.text_langs}) | {"onnx_parity_max_abs": parity}
+    onnx.graph.name = f"text-risk@{args.version}"  # skl2onnx names graphs with a random uuid
     _write(args.out, "text-risk", args.version, onnx.SerializeToString(), {
         "description": "Risk of a deteriorating episode from one journal or chat text: TF-IDF (words and bigrams) "
                        "and logistic regression, with the raw string going into the ONNX graph.",
@@ -110,7 +112,9 @@ def _train_text(train: Rows, holdout: Rows, data: dict, args: argparse.Namespace
 def _train_deviation(train: Rows, holdout: Rows, data: dict, args: argparse.Namespace) -> None:
     x, y = train.arrays()
     xh, yh = holdout.arrays()
-    model = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.1, max_leaf_nodes=15, random_state=0).fit(x, y)
+    with threadpool_limits(1):  # one thread: float sums in one order, the same model bytes every run
+        model = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.1, max_leaf_nodes=15,
+                                               random_state=0).fit(x, y)
     onnx = convert_sklearn(model, initial_types=[("features", FloatTensorType([None, len(FEATURES)]))],
                            options={id(model): {"zipmap": False}}, target_opset=17)
     scores = _onnx_scores(onnx, xh)
@@ -119,6 +123,7 @@ def _train_deviation(train: Rows, holdout: Rows, data: dict, args: argparse.Name
         raise SystemExit(f"deviation: ONNX and scikit-learn differ by {parity:.2g} on held-out rows")
     groups = {"lang": holdout.groups["lang"], "device": holdout.groups["device"]}
     metrics = _metrics(yh.tolist(), scores, groups) | {"onnx_parity_max_abs": parity}
+    onnx.graph.name = f"deviation@{args.version}"
     _write(args.out, "deviation", args.version, onnx.SerializeToString(), {
         "description": "Risk of a deteriorating episode from a person's deviations from their own baselines "
                        "(sleep, resting heart rate, HRV, steps, mood), recent PHQ-9 and GAD-7, and the style of "
