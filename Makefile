@@ -17,7 +17,7 @@ help:
 	@echo "make test   set up and run the whole suite (starts its own Kafka)"
 	@echo "make up     start the local services (Kafka on localhost:9092, topics created)"
 	@echo "make down   stop the demo worker and gateway, and Kafka"
-	@echo "make bench  run the benchmarks under bench/"
+	@echo "make bench  run the quick benchmarks under bench/ (scoring, ingest)"
 
 $(VENV_STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -46,7 +46,9 @@ test: setup
 	$(PY) -m pytest
 
 bench: up
+	$(PY) bench/scoring.py
 	$(PY) bench/ingest.py
+	@echo "longer ones: bench/decision.sh (the decision bar, ~5 min), $(PY) bench/state.py (100,000 people, ~5 min)"
 
 clean: down
 	rm -rf .data
