@@ -3,6 +3,8 @@
 Pure asyncio and HTTP/SMTP; knows nothing of Kafka (DESIGN.md).
 """
 
+from .alert import Alert, Reason, alert_id
 from .config import AlertingConfig
+from .routing import UNASSIGNED, owner
 
-__all__ = ["AlertingConfig"]
+__all__ = ["Alert", "AlertingConfig", "Reason", "UNASSIGNED", "alert_id", "owner"]
