@@ -68,20 +68,29 @@ def install(worker: Worker) -> Any:
 
     @worker.app.agent(worker.events, name="carewatch.ingest")
     async def ingest(stream):
-        # Batches form from what has already arrived: when the channel's queue runs dry (or the
-        # batch is full) the batch goes, so a quiet stream waits for nothing and a busy one batches.
-        # faust's take_events() stops consuming after a rebalance (faust-streaming 0.15.3), so the
-        # batching is ours, on a stream with manual acknowledgements.
+        # A reader task moves events from faust's stream (manual acks) into a queue of ours; the
+        # agent takes a batch from it: the first event waits, the rest is whatever has already
+        # arrived, up to batch_max. Never waiting on faust's stream while holding a partial batch
+        # matters: a rebalance can empty faust's queue under a waiting reader, and a batch held
+        # back then stays unacknowledged for good. (faust's take_events() stalls that way.)
         manual = stream.noack()
-        batch: list = []
-        async for event in manual.events():
-            batch.append(event)
-            if len(batch) < settings.batch_max and not stream.channel.empty():
-                continue
-            await _handle(worker, batch)
-            for done in batch:  # only now may faust commit past them
-                await manual.ack(done)
-            batch = []
+        arrived: asyncio.Queue = asyncio.Queue(maxsize=4 * settings.batch_max)
+
+        async def read() -> None:
+            async for event in manual.events():
+                await arrived.put(event)
+
+        reader = asyncio.create_task(read())
+        try:
+            while True:
+                batch = [await arrived.get()]
+                while len(batch) < settings.batch_max and not arrived.empty():
+                    batch.append(arrived.get_nowait())
+                await _handle(worker, batch)
+                for done in batch:  # only now may faust commit past them
+                    await manual.ack(done)
+        finally:
+            reader.cancel()
 
     return ingest
 
