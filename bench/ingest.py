@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from streams import config, topics  # noqa: E402
 from tests.factory import broken, event, random_valid  # noqa: E402
+from bench.common import pct, rss_mb  # noqa: E402
 from tests.processes import free_port, wait_for  # noqa: E402
 
 BOOTSTRAP = os.environ.get("CAREWATCH_BENCH_BOOTSTRAP", "127.0.0.1:9092")
@@ -66,12 +67,6 @@ def fill(topic: str, n: int, rng: random.Random) -> int:
     producer.close()
     return n
 
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def measure(command: list[str], count_url: str, ready_url: str, n: int, count) -> dict:
@@ -129,10 +124,6 @@ def broker_start_seconds(rounds: int) -> list[float]:
         shutil.rmtree(data, ignore_errors=True)
     return times
 
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ import onnxruntime
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import pct  # noqa: E402
 from models.features import PersonFeatures  # noqa: E402
 from models.scoring import Scorer  # noqa: E402
 from models.simulator import CohortConfig, simulate  # noqa: E402
@@ -56,10 +57,6 @@ def timed(call, seconds: float) -> list[float]:
         durations.append(time.perf_counter() - started)
     return durations
 
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
 
 
 def main() -> None:

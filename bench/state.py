@@ -34,16 +34,11 @@ sys.path.insert(0, str(ROOT))
 
 from streams import config, topics  # noqa: E402
 from tests.factory import event  # noqa: E402
+from bench.common import rss_mb  # noqa: E402
 from tests.processes import free_port, wait_for  # noqa: E402
 
 BOOTSTRAP = os.environ.get("CAREWATCH_BENCH_BOOTSTRAP", "127.0.0.1:9092")
 
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def start(path: Path, port: int) -> subprocess.Popen:
