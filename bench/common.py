@@ -1,10 +1,45 @@
-"""What the benchmarks share: reading a process's memory, percentiles."""
+"""What the benchmarks share: their own topics, processes awaited by condition, memory, percentiles."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
-__all__ = ["pct", "rss_mb"]
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from streams import config, topics  # noqa: E402
+from tests.processes import wait_for  # noqa: E402
+
+__all__ = ["ROOT", "fresh_topics", "pct", "rss_mb", "start"]
+
+
+def fresh_topics(bootstrap: str, prefix: str) -> tuple[config.Settings, str]:
+    """carewatch's topics under a prefix of the run's own; returns the settings and the events topic."""
+    settings = config.load(environ={"CAREWATCH_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+                                    "CAREWATCH_KAFKA__TOPIC_PREFIX": prefix})
+    topics.ensure(settings)
+    return settings, topics.name(settings, topics.EVENTS)
+
+
+def start(command: list[str], *, ready_url: str, log: Path, timeout: float = 120) -> subprocess.Popen:
+    """Start a process and return once `ready_url` answers 200; fail naming its log if it exits first."""
+    process = subprocess.Popen(command, cwd=ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited; see {log}")
+        try:
+            return httpx.get(ready_url, timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(ready, timeout=timeout, what=ready_url, interval=0.2)
+    return process
 
 
 def rss_mb(pid: int) -> float:

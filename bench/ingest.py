@@ -29,13 +29,11 @@ import orjson
 import yaml
 from kafka import KafkaProducer
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from streams import config, topics  # noqa: E402
+from bench.common import ROOT, fresh_topics, pct, rss_mb, start  # noqa: E402
 from tests.factory import broken, event, random_valid  # noqa: E402
-from bench.common import pct, rss_mb  # noqa: E402
-from tests.processes import free_port, wait_for  # noqa: E402
+from tests.processes import free_port  # noqa: E402
 
 BOOTSTRAP = os.environ.get("CAREWATCH_BENCH_BOOTSTRAP", "127.0.0.1:9092")
 
@@ -71,18 +69,9 @@ def fill(topic: str, n: int, rng: random.Random) -> int:
 
 def measure(command: list[str], count_url: str, ready_url: str, n: int, count) -> dict:
     """Start a consumer process, time it from its first record to its n-th, stop it."""
-    log = tempfile.NamedTemporaryFile(prefix="bench-", suffix=".log", delete=False)
-    process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    log = Path(tempfile.mkstemp(prefix="bench-", suffix=".log")[1])
+    process = start(command, ready_url=ready_url, log=log)
     try:
-        def ready():
-            if process.poll() is not None:
-                raise RuntimeError(f"process exited: see {log.name}")
-            try:
-                return httpx.get(ready_url, timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(ready, timeout=120, what=ready_url)
         samples: list[tuple[float, int]] = []
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
@@ -134,10 +123,7 @@ def main() -> None:
 
     run = uuid.uuid4().hex[:8]
     prefix = f"bench{run}."
-    settings = config.load(environ={"CAREWATCH_KAFKA__BOOTSTRAP_SERVERS": BOOTSTRAP,
-                                    "CAREWATCH_KAFKA__TOPIC_PREFIX": prefix})
-    topics.ensure(settings)
-    events_topic = topics.name(settings, topics.EVENTS)
+    _, events_topic = fresh_topics(BOOTSTRAP, prefix)
     started = time.perf_counter()
     fill(events_topic, args.events, random.Random(7))
     print(f"filled {events_topic} with {args.events:,} records in {time.perf_counter() - started:.1f} s", flush=True)

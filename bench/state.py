@@ -16,7 +16,6 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,33 +28,18 @@ import orjson
 import yaml
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from streams import config, topics  # noqa: E402
+from bench.common import fresh_topics, rss_mb, start  # noqa: E402
 from tests.factory import event  # noqa: E402
-from bench.common import rss_mb  # noqa: E402
-from tests.processes import free_port, wait_for  # noqa: E402
+from tests.processes import free_port  # noqa: E402
 
 BOOTSTRAP = os.environ.get("CAREWATCH_BENCH_BOOTSTRAP", "127.0.0.1:9092")
 
 
-
-def start(path: Path, port: int) -> subprocess.Popen:
-    log = open(path.with_suffix(".log"), "wb")
-    process = subprocess.Popen([sys.executable, "-m", "streams.cli", "worker", "--config", str(path), "--loglevel",
-                                "warning"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-
-    def ready():
-        if process.poll() is not None:
-            raise RuntimeError(f"worker exited; see {path.with_suffix('.log')}")
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(ready, timeout=1800, what="the worker's /readyz", interval=0.2)
-    return process
+def start_worker(path: Path, port: int):
+    return start([sys.executable, "-m", "streams.cli", "worker", "--config", str(path), "--loglevel", "warning"],
+                 ready_url=f"http://127.0.0.1:{port}/readyz", log=path.with_suffix(".log"), timeout=1800)
 
 
 def outcomes(port: int) -> int:
@@ -70,10 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     run = uuid.uuid4().hex[:8]
     prefix = f"state{run}."
-    settings = config.load(environ={"CAREWATCH_KAFKA__BOOTSTRAP_SERVERS": BOOTSTRAP,
-                                    "CAREWATCH_KAFKA__TOPIC_PREFIX": prefix})
-    topics.ensure(settings)
-    name = topics.name(settings, topics.EVENTS)
+    _, name = fresh_topics(BOOTSTRAP, prefix)
     t0 = datetime(2026, 6, 1, tzinfo=timezone.utc)
     producer = KafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=20, batch_size=512 * 1024)
     sent = 0
@@ -96,7 +77,7 @@ def main() -> None:
     path.write_text(yaml.safe_dump({"kafka": {"bootstrap_servers": BOOTSTRAP, "topic_prefix": prefix},
                                     "worker": {"app_id": f"state-{run}", "data_dir": str(work / "first")},
                                     "web": {"port": port}}))
-    first = start(path, port)
+    first = start_worker(path, port)
     started = time.perf_counter()
     rss: list[float] = []
     while outcomes(port) < sent:
@@ -127,13 +108,13 @@ def main() -> None:
                                     "worker": {"app_id": f"state-{run}", "data_dir": str(work / "second")},
                                     "web": {"port": port}}))
     started = time.perf_counter()
-    second = start(path, port)
+    second = start_worker(path, port)
     restore = time.perf_counter() - started
     second_rss = rss_mb(second.pid)
     second.terminate()
     second.wait(120)
     shutil.rmtree(work, ignore_errors=True)
-    print(f"\n| measure | value |\n|---|---|")
+    print("\n| measure | value |\n|---|---|")
     print(f"| people in state | {len(latest):,} |")
     print(f"| events processed by the first worker | {sent:,} in {took:.0f} s ({sent / took:,.0f} events/s) |")
     print(f"| worker RSS with them in state | {memory:,.0f} MB (median while filling {statistics.median(rss):,.0f} MB) |")

@@ -82,6 +82,7 @@ class _Admitted:
     findings: list[Finding]
     vector: list[float]
     text: str | None
+    versions: dict[str, str] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
     shadow: dict[str, float] = field(default_factory=dict)
 
@@ -92,6 +93,8 @@ class Pipeline:
         self._scorer = scorer
         self._rules = rules
         self._stream_time = float("-inf")
+        #: care team -> its detection settings (the defaults with its overrides), built once per team
+        self._detection: dict[str, Any] = {}
         #: seconds spent per stage, summed over every call: validate, admit, rules, features, score, detect, explain
         self.timings: Counter[str] = Counter()
 
@@ -151,6 +154,9 @@ class Pipeline:
                 results[index] = outcome
             else:
                 admitted.append(outcome)
+        versions = self.model_versions  # once per batch: a reload between batches shows in the next
+        for item in admitted:
+            item.versions = versions
         started = time.perf_counter()
         self._score(admitted)
         timings["score"] += time.perf_counter() - started
@@ -227,8 +233,10 @@ class Pipeline:
 
     def _decide(self, item: _Admitted, now: float) -> Result:
         event, detection = item.event, item.state.detection
-        settings = self._settings.detection_for(item.team)
-        versions = self.model_versions
+        settings = self._detection.get(item.team)
+        if settings is None:
+            settings = self._detection[item.team] = self._settings.detection_for(item.team)
+        versions = item.versions
         alerts: list[Alert] = []
         for finding in item.findings:
             reasons = [Reason(finding.code, finding.detail)]
