@@ -8,7 +8,7 @@ nothing else of substance.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import faust
@@ -19,7 +19,7 @@ from .metrics import IngestMetrics
 from .pipeline import Pipeline
 from .topics import ALERTS, DLQ, EVENTS, RISK, name
 
-__all__ = ["Worker", "create_worker"]
+__all__ = ["Worker", "create_worker", "readiness"]
 
 
 @dataclass(slots=True)
@@ -36,6 +36,8 @@ class Worker:
     risk: faust.TopicT
     alerts: faust.TopicT
     people: faust.types.TableT
+    #: partitions the watchdog found stalled (records waiting, none read)
+    stalled: set[int] = field(default_factory=set)
 
 
 def create_worker(settings: Settings, *, registry: CollectorRegistry | None = None) -> Worker:
@@ -86,9 +88,11 @@ def create_worker(settings: Settings, *, registry: CollectorRegistry | None = No
     # Tables take their codecs from their types (json for bytes); state is
     # encoded by PersonState itself, so its store and changelog carry raw bytes.
     worker.people.key_serializer = worker.people.value_serializer = "raw"
-    from .agents import ingest
+    from .agents import ingest, watchdog
 
-    ingest.install(worker)
+    progress = watchdog.Progress(stall_timeout=settings.worker.stall_timeout)
+    ingest.install(worker, progress)
+    watchdog.install(worker, progress)
     _install_views(worker)
     return worker
 
@@ -106,15 +110,15 @@ def _install_views(worker: Worker) -> None:
 
     @app.page("/readyz")
     async def readyz(self, request):  # noqa: ARG001
-        ready, why = _readiness(app)
+        ready, why = readiness(app, stalled=worker.stalled)
         consumer = getattr(app, "_consumer", None)
         events = worker.events.get_topic_name()
         partitions = sorted(tp.partition for tp in consumer.assignment() if tp.topic == events) if consumer else []
         return self.json({"ready": ready, "reason": why, "partitions": partitions}, status=200 if ready else 503)
 
 
-def _readiness(app: faust.App) -> tuple[bool, str]:
-    """Ready once partitions are assigned and table state is restored."""
+def readiness(app: faust.App, *, stalled: set[int] = frozenset()) -> tuple[bool, str]:
+    """Ready once partitions are assigned and table state is restored, and while reading goes on."""
     if app.rebalancing:
         return False, "rebalancing"
     if not app.tables.recovery.completed.is_set():
@@ -122,4 +126,6 @@ def _readiness(app: faust.App) -> tuple[bool, str]:
     consumer = getattr(app, "_consumer", None)
     if consumer is None or not consumer.assignment():
         return False, "no partitions assigned yet"
+    if stalled:
+        return False, f"stalled: records wait on partitions {sorted(stalled)} and none is read"
     return True, "ok"

@@ -73,6 +73,8 @@ class WorkerSettings(_Section):
     #: how soon the group notices a worker that died (the broker allows 6 s to 5 min)
     session_timeout: Duration = 30
     heartbeat_interval: Duration = 3
+    #: records waiting on a held partition and none read for this long is a stall (see streams/agents/watchdog.py)
+    stall_timeout: Duration = Field(default=60, gt=0)
 
 
 class WebSettings(_Section):

@@ -7,7 +7,7 @@ shows 0 rather than "no data".
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from .events import CODES
 from .pipeline import Outcome
@@ -38,6 +38,16 @@ class IngestMetrics:
             "carewatch_alerts_raised",
             "Alerts written to carewatch.alerts, by severity and first reason code.",
             ["severity", "reason"],
+            registry=registry,
+        )
+        self.stalled = Gauge(
+            "carewatch_ingest_stalled_partitions",
+            "Held partitions of carewatch.events with records waiting and none read for worker.stall_timeout.",
+            registry=registry,
+        )
+        self.stall_nudges = Counter(
+            "carewatch_ingest_stall_nudges",
+            "Times the watchdog resumed stalled partitions and sought them to their committed offsets.",
             registry=registry,
         )
         for outcome in Outcome:

@@ -39,6 +39,7 @@ from ..state import PersonState
 
 if TYPE_CHECKING:
     from ..app import Worker
+    from .watchdog import Progress
 
 __all__ = ["install"]
 
@@ -63,7 +64,7 @@ class StagedStates:
         self.staged[subject] = state
 
 
-def install(worker: Worker) -> Any:
+def install(worker: Worker, progress: Progress) -> Any:
     settings = worker.settings.worker
 
     @worker.app.agent(worker.events, name="carewatch.ingest")
@@ -78,6 +79,7 @@ def install(worker: Worker) -> Any:
 
         async def read() -> None:
             async for event in manual.events():
+                progress.on_read(event.message.partition, event.message.offset)
                 await arrived.put(event)
 
         reader = asyncio.create_task(read())

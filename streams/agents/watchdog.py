@@ -1,0 +1,83 @@
+"""The stall watchdog: records waiting on a held partition, and none read for a while, is an alarm.
+
+A worker that holds partitions, reports ready and reads nothing while
+records wait is the worst failure carewatch can have: it looks healthy and
+misses crises. An earlier version of our batching did exactly that after a
+rebalance (faust's take_events(); see the README). The watchdog compares, for
+every partition of carewatch.events this worker holds, the broker's end
+offset with the next offset the agent has read; when records wait and the
+agent has read nothing for `worker.stall_timeout`, the worker says so in
+/readyz (503, "stalled"), in `carewatch_ingest_stalled_partitions` and in
+its log, and nudges faust: resume the partitions and the flow, and seek to
+the committed offsets (whatever is re-read is a duplicate to the state).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..app import Worker
+
+__all__ = ["Progress", "install"]
+
+log = logging.getLogger(__name__)
+
+
+class Progress:
+    """Decides, from what was read and what waits, which partitions are stalled."""
+
+    def __init__(self, *, stall_timeout: float) -> None:
+        self.stall_timeout = stall_timeout
+        self.read: dict[int, int] = {}  # partition -> next offset the agent will read
+        self._reads = 0
+        self._seen_reads = 0
+        self._since: float | None = None
+
+    def on_read(self, partition: int, offset: int) -> None:
+        self.read[partition] = offset + 1
+        self._reads += 1
+
+    def stalled(self, *, now: float, ends: dict[int, int], committed: dict[int, int]) -> set[int]:
+        """Partitions whose records wait while nothing has been read for `stall_timeout`."""
+        waiting = {p for p, end in ends.items() if end > max(self.read.get(p, 0), committed.get(p, 0))}
+        if self._reads != self._seen_reads or not waiting:
+            self._seen_reads, self._since = self._reads, now
+            return set()
+        if self._since is None:
+            self._since = now
+        return waiting if now - self._since >= self.stall_timeout else set()
+
+
+def install(worker: Worker, progress: Progress) -> None:
+    app = worker.app
+    interval = max(1.0, min(10.0, progress.stall_timeout / 4))
+
+    @app.timer(interval, name="carewatch.watchdog")
+    async def watch() -> None:
+        from ..app import readiness  # the app imports its agents, so not at the top
+
+        consumer = app.consumer
+        topic = worker.events.get_topic_name()
+        held = [tp for tp in consumer.assignment() if tp.topic == topic]
+        if not held or not readiness(app)[0]:
+            progress._since, worker.stalled = None, set()
+            worker.metrics.stalled.set(0)
+            return
+        ends = {tp.partition: end for tp, end in (await consumer.highwaters(*held)).items()}
+        committed = {tp.partition: offset for tp, offset in consumer._committed_offset.items()
+                     if tp.topic == topic and offset is not None}
+        stalled = progress.stalled(now=time.monotonic(), ends=ends, committed=committed)
+        worker.stalled = stalled
+        worker.metrics.stalled.set(len(stalled))
+        if stalled:
+            log.error("stalled: partitions %s of %s have records waiting and none was read for %.0f s; "
+                      "resuming them and seeking to committed offsets", sorted(stalled), topic,
+                      progress.stall_timeout)
+            worker.metrics.stall_nudges.inc()
+            consumer.resume_partitions([tp for tp in held if tp.partition in stalled])
+            consumer.resume_flow()
+            app.flow_control.resume()
+            await consumer.perform_seek()

@@ -1,0 +1,37 @@
+"""The stall watchdog's decision: records waiting and nothing read for stall_timeout is a stall."""
+
+from __future__ import annotations
+
+from streams.agents.watchdog import Progress
+
+
+def test_waiting_records_and_no_read_for_the_timeout_is_a_stall():
+    progress = Progress(stall_timeout=60)
+    progress.on_read(3, 99)  # next offset to read on partition 3 is 100
+    ends = {3: 150, 4: 10}
+    assert progress.stalled(now=0, ends=ends, committed={4: 10}) == set()
+    assert progress.stalled(now=59, ends=ends, committed={4: 10}) == set()
+    assert progress.stalled(now=60, ends=ends, committed={4: 10}) == {3}
+
+
+def test_any_read_restarts_the_clock():
+    progress = Progress(stall_timeout=60)
+    ends = {0: 5}
+    assert progress.stalled(now=0, ends=ends, committed={}) == set()
+    progress.on_read(0, 0)
+    assert progress.stalled(now=61, ends=ends, committed={}) == set()
+    assert progress.stalled(now=120, ends=ends, committed={}) == set()
+    assert progress.stalled(now=121, ends=ends, committed={}) == {0}
+
+
+def test_an_idle_stream_with_nothing_waiting_is_never_stalled():
+    progress = Progress(stall_timeout=1)
+    progress.on_read(0, 41)
+    for now in range(0, 100, 10):
+        assert progress.stalled(now=now, ends={0: 42, 1: 7}, committed={1: 7}) == set()
+
+
+def test_waiting_behind_a_committed_offset_counts_when_nothing_was_read_since_assignment():
+    progress = Progress(stall_timeout=10)
+    assert progress.stalled(now=0, ends={7: 30}, committed={7: 20}) == set()
+    assert progress.stalled(now=10, ends={7: 30}, committed={7: 20}) == {7}
