@@ -7,6 +7,7 @@ nothing else of substance.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,8 +94,20 @@ def create_worker(settings: Settings, *, registry: CollectorRegistry | None = No
     progress = watchdog.Progress(stall_timeout=settings.worker.stall_timeout)
     ingest.install(worker, progress)
     watchdog.install(worker, progress)
+    _tune_fetch_wait(worker)
     _install_views(worker)
     return worker
+
+
+def _tune_fetch_wait(worker: Worker) -> None:
+    """Set the fetcher's long-poll wait, which faust hard-codes at 1.5 s, once aiokafka has a fetcher."""
+
+    @worker.app.task
+    async def tune() -> None:
+        wait_ms = int(worker.settings.worker.fetch_max_wait * 1000)
+        while (fetcher := getattr(getattr(worker.app.consumer._thread, "_consumer", None), "_fetcher", None)) is None:
+            await asyncio.sleep(0.05)
+        fetcher._fetch_max_wait_ms = wait_ms
 
 
 def _install_views(worker: Worker) -> None:

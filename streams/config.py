@@ -73,6 +73,9 @@ class WorkerSettings(_Section):
     #: how soon the group notices a worker that died (the broker allows 6 s to 5 min)
     session_timeout: Duration = 30
     heartbeat_interval: Duration = 3
+    #: how long a fetch may wait at the broker for new records; faust fixes it at 1.5 s, which
+    #: holds back records of a busy partition behind a long poll on quiet ones (see the README)
+    fetch_max_wait: Duration = Field(default=0.01, gt=0, le=1.5)
     #: records waiting on a held partition and none read for this long is a stall (see streams/agents/watchdog.py)
     stall_timeout: Duration = Field(default=60, gt=0)
 
