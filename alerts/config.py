@@ -84,6 +84,13 @@ class AlertingConfig(_Strict):
 
     @model_validator(mode="after")
     def _routes_resolve(self) -> "AlertingConfig":
+        from .channels import check  # each channel checks its own keys
+
+        for name, channel in self.channels.items():
+            try:
+                check(name, channel.model_dump())
+            except ValueError as exc:
+                raise PydanticCustomError("config", str(exc)) from None
         if "unassigned" in self.care_teams:
             raise PydanticCustomError("config", "care_teams.unassigned: the name is reserved for subjects no team owns")
         for i, route in enumerate(self.routes):

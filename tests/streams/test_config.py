@@ -109,6 +109,15 @@ def test_settings_are_frozen():
         ("channels: {a: {type: fax}}",
          "channels.a.type: input should be 'webhook', 'slack', 'teams', 'email', 'pagerduty' or 'console', got 'fax'"),
         ("gateway: {clients: {ios: {sources: ['app://x/*']}}}", "gateway.clients.ios.token_sha256: required key is missing"),
+        ("channels: {h: {type: webhook, url: 'ftp://x', secret: whsec_AAAA}}\nroutes: [{match: {}, channels: [h]}]",
+         "channels.h.url: String should match pattern '^https?://'"),
+        ("channels: {h: {type: webhook, url: 'http://x', secret: 'shh'}}\nroutes: [{match: {}, channels: [h]}]",
+         "channels.h.secret: a secret starts with whsec_ followed by base64"),
+        ("channels: {h: {type: webhook, url: 'http://x', secret_env: CW_TEST_UNSET}}\nroutes: [{match: {}, channels: [h]}]",
+         "channels.h: secret_env: environment variable CW_TEST_UNSET is not set"),
+        ("channels: {m: {type: email, host: x, sender: a@b, to: [o@b], tls: true, starttls: true}}",
+         "channels.m: starttls and tls exclude each other: starttls upgrades a plain connection"),
+        ("channels: {p: {type: pagerduty, routing_key: k, colour: red}}", "channels.p.colour: Extra inputs are not permitted"),
     ],
 )
 def test_a_bad_file_names_the_bad_key(tmp_path, text, message):

@@ -1,0 +1,66 @@
+"""Microsoft Teams through a Workflows webhook: a message with one Adaptive Card attachment.
+
+The Workflows "post to a channel when a webhook request is received"
+template takes `{"type": "message", "attachments": [{"contentType":
+"application/vnd.microsoft.card.adaptive", "content": <card>}]}` and
+answers 202.
+"""
+
+from __future__ import annotations
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from .http import Poster
+from .summary import headline, lines, title
+
+__all__ = ["Config", "TeamsChannel", "payload"]
+
+TYPE = "teams"
+_COLOR = {"critical": "Attention", "urgent": "Warning", "watch": "Accent"}
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    url: str = Field(pattern=r"^https?://")
+    timeout: float = Field(default=10.0, gt=0)
+
+
+def card(notice) -> dict:
+    body: list[dict] = [{"type": "TextBlock", "text": title(notice.alerts, notice.kind), "weight": "Bolder",
+                         "size": "Medium", "wrap": True}]
+    actions = []
+    for alert in notice.alerts:
+        body.append({"type": "TextBlock", "text": headline(alert), "wrap": True,
+                     "color": _COLOR.get(alert["severity"], "Default"), "weight": "Bolder"})
+        body.append({"type": "FactSet", "facts": [{"title": label, "value": value} for label, value in lines(alert)
+                                                 if label != "Acknowledge"]})
+        if alert["status"] != "resolved":
+            actions.append({"type": "Action.OpenUrl", "title": f"Acknowledge {alert['subject']}",
+                            "url": alert["links"]["ack"]})
+    return {"$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard",
+            "version": "1.4", "body": body, "actions": actions}
+
+
+def payload(notice) -> dict:
+    return {"type": "message", "attachments": [{
+        "contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card(notice)}]}
+
+
+class TeamsChannel:
+    per_alert = False
+
+    def __init__(self, *, name: str, config: Config) -> None:
+        self.name = name
+        self.config = config
+        self._poster = Poster(channel=name, timeout=config.timeout)
+
+    async def send(self, notice) -> None:
+        await self._poster.post(self.config.url, orjson.dumps(payload(notice)), {"content-type": "application/json"})
+
+    async def close(self) -> None:
+        await self._poster.close()
+
+
+def build(name: str, config: Config) -> TeamsChannel:
+    return TeamsChannel(name=name, config=config)
