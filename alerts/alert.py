@@ -11,9 +11,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["Alert", "Reason", "alert_id"]
+__all__ = ["Alert", "Reason", "SAFETY_CODES", "alert_id", "is_safety"]
 
 SEVERITY_RANK = {"watch": 1, "urgent": 2, "critical": 3}
+#: reason codes of the safety rules (streams/rules.py): never muted by silences, caps or digests
+SAFETY_CODES = frozenset({"cssrs_q4_positive", "cssrs_q5_positive", "cssrs_q6_recent", "phq9_item9_positive",
+                          "crisis_language"})
+
+
+def is_safety(alert: dict[str, Any]) -> bool:
+    """Whether a safety rule raised this alert (CONTRACT §2): then nothing may mute it."""
+    return any(reason["code"] in SAFETY_CODES for reason in alert["reasons"])
 
 
 def alert_id(subject: str, rule: str, evidence: list[str]) -> str:

@@ -34,7 +34,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, fresh_topics, pct, start  # noqa: E402
+from bench.common import fresh_topics, pct, start  # noqa: E402
 from streams import topics  # noqa: E402
 from tests.factory import event, random_valid  # noqa: E402
 from tests.processes import free_port  # noqa: E402

@@ -11,6 +11,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, disable_created_metrics, generate_latest
@@ -18,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, disable_cr
 from .config import Settings
 from .metrics import IngestMetrics
 from .pipeline import Pipeline
-from .topics import ALERTS, DLQ, EVENTS, RISK, name
+from .topics import ALERTS, ALERTS_DLQ, AUDIT, COMMANDS, DLQ, EVENTS, RISK, name
 
 __all__ = ["Worker", "create_worker", "readiness"]
 
@@ -37,6 +38,11 @@ class Worker:
     risk: faust.TopicT
     alerts: faust.TopicT
     people: faust.types.TableT
+    commands: faust.TopicT
+    audit: faust.TopicT
+    alerts_dlq: faust.TopicT
+    books: faust.types.TableT
+    alerting: Any = None
     #: partitions the watchdog found stalled (records waiting, none read)
     stalled: set[int] = field(default_factory=set)
 
@@ -85,15 +91,27 @@ def create_worker(settings: Settings, *, registry: CollectorRegistry | None = No
             value_type=bytes,
             help="Per-person state: consent history, hashed ids of recent events, features, detection. No free text.",
         ),
+        commands=app.topic(name(settings, COMMANDS), partitions=partitions, **raw),
+        audit=app.topic(name(settings, AUDIT), partitions=partitions, **raw),
+        alerts_dlq=app.topic(name(settings, ALERTS_DLQ), partitions=partitions, **raw),
+        books=app.Table(
+            "alert-books",
+            partitions=partitions,
+            key_type=bytes,
+            value_type=bytes,
+            help="Per-person alerts in care: status, escalation deadlines, pending deliveries. No free text.",
+        ),
     )
     # Tables take their codecs from their types (json for bytes); state is
     # encoded by PersonState itself, so its store and changelog carry raw bytes.
-    worker.people.key_serializer = worker.people.value_serializer = "raw"
-    from .agents import ingest, watchdog
+    for table in (worker.people, worker.books):
+        table.key_serializer = table.value_serializer = "raw"
+    from .agents import alerting, ingest, watchdog
 
     progress = watchdog.Progress(stall_timeout=settings.worker.stall_timeout)
     ingest.install(worker, progress)
     watchdog.install(worker, progress)
+    worker.alerting = alerting.install(worker)
     _tune_fetch_wait(worker)
     _install_views(worker)
     return worker

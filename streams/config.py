@@ -8,38 +8,21 @@ for example `web.port: expected an integer, got 'abc'`. Settings are frozen.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from alerts.config import AlertingConfig, Sha256
+from alerts.config import AlertingConfig, Duration, Sha256
 
 from .exceptions import ConfigError
 
 __all__ = ["Settings", "load"]
 
 ENV_PREFIX = "CAREWATCH_"
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def _duration(value: Any) -> Any:
-    """Seconds as a number, or a string such as 500ms, 30s, 5m, 24h, 7d."""
-    if isinstance(value, str):
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*", value)
-        if not match:
-            raise PydanticCustomError("duration", "expected a duration such as 30s, 5m, 24h or 7d")
-        return float(match[1]) * _UNITS[match[2]]
-    return value
-
-
-Duration = Annotated[float, BeforeValidator(_duration), Field(ge=0)]
-
-
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -60,6 +43,8 @@ class TopicsSettings(_Section):
     raw_retention: Duration = 3 * 86400
     #: carewatch.risk and carewatch.alerts hold no free text.
     retention: Duration = 30 * 86400
+    #: the audit trail; 0 keeps it for ever
+    audit_retention: Duration = 0
     replication_factor: int = Field(default=1, ge=1)
 
 

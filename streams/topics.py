@@ -15,7 +15,8 @@ from kafka.errors import TopicAlreadyExistsError
 
 from .config import Settings
 
-__all__ = ["ALERTS", "DLQ", "EVENTS", "RISK", "TopicSpec", "ensure", "name", "specs"]
+__all__ = ["ALERTS", "ALERTS_DLQ", "AUDIT", "COMMANDS", "DLQ", "EVENTS", "RISK", "TopicSpec", "ensure", "name",
+           "specs"]
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,12 @@ EVENTS = "carewatch.events"
 DLQ = "carewatch.events.dlq"
 RISK = "carewatch.risk"
 ALERTS = "carewatch.alerts"
+#: what happens to alerts in care: human actions, delivery outcomes and clock ticks, keyed by subject
+COMMANDS = "carewatch.alerts.commands"
+#: deliveries that no channel (nor the route's fallback) took, with the error
+ALERTS_DLQ = "carewatch.alerts.dlq"
+#: the append-only audit trail: every alert decision, delivery attempt and human action
+AUDIT = "carewatch.audit"
 
 
 def name(settings: Settings, topic: str) -> str:
@@ -47,6 +54,10 @@ def specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(name(settings, DLQ), t.events_partitions, raw),
         TopicSpec(name(settings, RISK), t.events_partitions, derived),
         TopicSpec(name(settings, ALERTS), t.events_partitions, derived),
+        TopicSpec(name(settings, COMMANDS), t.events_partitions, derived),
+        TopicSpec(name(settings, ALERTS_DLQ), t.events_partitions, derived),
+        TopicSpec(name(settings, AUDIT), t.events_partitions,
+                  {"cleanup.policy": "delete", "retention.ms": str(int(t.audit_retention * 1000) or -1)}),
     ]
 
 

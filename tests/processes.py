@@ -106,7 +106,10 @@ class WorkerProcess(Service):
             "web": {"port": port},
         }
         for section, values in extra.items():
-            config.setdefault(section, {}).update(values)
+            if isinstance(values, dict):
+                config.setdefault(section, {}).update(values)
+            else:
+                config[section] = values
         super().__init__(root=root, workdir=workdir, config=config)
         self.url = f"http://127.0.0.1:{port}"
 

@@ -25,8 +25,6 @@ rather than losing the event.
 from __future__ import annotations
 
 import asyncio
-import itertools
-import logging
 import time
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -36,6 +34,7 @@ from faust.streams import _current_event
 
 from ..pipeline import Outcome
 from ..state import PersonState
+from .produce import send_all
 
 if TYPE_CHECKING:
     from ..app import Worker
@@ -43,10 +42,8 @@ if TYPE_CHECKING:
 
 __all__ = ["install"]
 
-log = logging.getLogger(__name__)
 
 _ERROR_HEADERS = ("carewatch-error", "carewatch-error-code")
-_BACKOFF = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
 class StagedStates:
@@ -131,7 +128,7 @@ async def _handle(worker: Worker, events: list) -> None:
             for alert in result.alerts:
                 pending.append(dict(topic=worker.alerts, key=subject, value=orjson.dumps(alert.to_dict())))
                 metrics.alerts.labels(alert.severity, alert.reasons[0].code).inc()
-    await _deliver(pending)
+    await send_all(pending)
     for subject, state in states.staged.items():
         # The table writes a key's changelog record to the partition of the current event:
         # make that the subject's own event, as if it were processed alone.
@@ -140,35 +137,6 @@ async def _handle(worker: Worker, events: list) -> None:
             worker.people[subject.encode()] = state.dumps()
         finally:
             _current_event.reset(token)
-
-
-async def _deliver(messages: list[dict[str, Any]]) -> None:
-    """Send every message and wait until the broker has each; retry what fails, never give up."""
-    for attempt in itertools.count():
-        futures = []
-        failed = []
-        for message in messages:
-            try:
-                futures.append((message, await message["topic"].send(
-                    key=message["key"], value=message["value"], headers=message.get("headers"), force=True)))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # classified by type name only: no record content in logs
-                failed.append((message, exc))
-        for message, future in futures:
-            try:
-                await future
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                failed.append((message, exc))
-        if not failed:
-            return
-        delay = _BACKOFF[min(attempt, len(_BACKOFF) - 1)]
-        log.warning("%d of %d sends failed (%s); retrying in %.1f s", len(failed), len(messages),
-                    type(failed[0][1]).__name__, delay)
-        await asyncio.sleep(delay)
-        messages = [message for message, _ in failed]
 
 
 def _content_type(headers: Any) -> str | None:

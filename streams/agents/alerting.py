@@ -1,0 +1,308 @@
+"""The alerting agent: feeds alerts/ (routing, delivery, escalation, the ack API) and keeps its books.
+
+Everything that changes an alert in care arrives as a record keyed by the
+person, on carewatch.alerts (a new alert) or carewatch.alerts.commands (a
+human action from the ack API, a delivery's outcome, a clock tick), and is
+applied by this one agent to the person's book in the `alert-books` table
+(RocksDB and its changelog). So one writer decides per person, the book
+survives restarts and moves with its partition, and the ack API answers
+from what was applied, not from a guess.
+
+Per record: the dispatcher decides (alerts/dispatch.py), the book is
+written, audit entries are sent and acknowledged by the broker, then the
+sends go to the outbox. A send is `pending` in the book until its outcome
+comes back as a command, so after a crash or a rebalance the worker sends
+it again under the same delivery id (at least once, never lost).
+
+A timer looks for escalations that are due in the partitions this worker
+holds and sends a tick for each such person; after every change of
+assignment it rebuilds its index (alert id to person, next deadlines, open
+alerts) from the table and submits everything pending again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from faust.streams import _current_event
+from faust.web import View
+
+from alerts.ack import ACTIONS, Principal, Tokens, answer
+from alerts.channels import build
+from alerts.delivery import Attempt, Outcome, Retrier
+from alerts.dispatch import Book, Dispatcher, Effects, Send
+from alerts.metrics import AlertingMetrics
+from alerts.outbox import Outbox
+from alerts.silences import from_config
+
+from .produce import send_all
+
+if TYPE_CHECKING:
+    from ..app import Worker
+
+__all__ = ["Alerting", "install"]
+
+log = logging.getLogger(__name__)
+
+_ANSWER_WAIT = 10.0
+
+
+class Alerting:
+    """What the agent, its timer and the ack API share in one worker."""
+
+    def __init__(self, *, worker: Worker) -> None:
+        settings = worker.settings
+        self.worker = worker
+        channels = {name: build(name, config.model_dump()) for name, config in settings.channels.items()}
+        self.dispatcher = Dispatcher(config=settings, per_alert={n: c.per_alert for n, c in channels.items()},
+                                     silences=from_config(settings.silences))
+        self.tokens = Tokens(settings.care_teams)
+        self.metrics = AlertingMetrics(registry=worker.registry,
+                                       channels={n: c.type for n, c in settings.channels.items()})
+        a = settings.alerting
+        self.outbox = Outbox(channels=channels, on_done=self._done, on_attempt=self._attempt,
+                             retrier=Retrier(attempts=a.retry_attempts, budget=a.retry_budget, base=a.retry_base,
+                                             cap=a.retry_cap))
+        self.index: dict[str, str] = {}  # alert id -> subject
+        self.due: dict[str, float] = {}  # subject -> next escalation deadline
+        self.open: dict[str, Counter] = {}  # subject -> firing, unacknowledged alerts by severity
+        self.ticking: set[str] = set()
+        self.waiting: dict[str, asyncio.Future] = {}
+        self._scanned: frozenset | None = None
+
+    # -- the agent ------------------------------------------------------------------------------
+
+    async def handle(self, message: Any) -> None:
+        key = message.key or b""
+        subject = key.decode()
+        book = Book.loads(self.worker.books.get(key))
+        now = time.time()
+        command: dict[str, Any] = {}
+        answered: tuple[int, str] | None = None
+        if message.topic == self.worker.alerts.get_topic_name():
+            effects = self.dispatcher.on_alert(book, orjson.loads(message.value), now=now)
+        else:
+            command = orjson.loads(message.value)
+            kind = command["type"]
+            if kind == "action":
+                principal = Principal(command["team"], command.get("member"))
+                code, effects = self.dispatcher.on_action(book, command["alert_id"], command["action"], principal,
+                                                          now=now, note=command.get("note"))
+                case = book.cases.get(command["alert_id"])
+                answered = (code, case["alert"]["status"] if case else "")
+                self._observe_action(effects, book, now)
+            elif kind == "tick":
+                self.ticking.discard(subject)
+                effects = self.dispatcher.on_tick(book, now=now)
+            elif kind == "delivered":
+                self.dispatcher.on_delivered(book, command["alert_id"], command["key"], channel=command["channel"])
+                self.outbox.settle(command["key"])
+                effects = Effects()
+            else:
+                raise ValueError(f"type: unknown command {kind!r}")
+        self.worker.books[key] = book.dumps()
+        self._track(subject, book)
+        await self._audit(effects.audit)
+        for send in effects.sends:
+            self.outbox.submit(send)
+        if answered is not None and (future := self.waiting.get(command.get("id", ""))) and not future.done():
+            future.set_result(answered)
+
+    def _observe_action(self, effects: Effects, book: Book, now: float) -> None:
+        for entry in effects.audit:
+            if entry.get("status_from") == "firing" and entry.get("status_to") != "firing":
+                case = book.cases[entry["alert_id"]]
+                self.metrics.ack_seconds.labels(entry["severity"]).observe(max(0.0, now - case["raised"]))
+
+    async def _audit(self, entries: list[dict[str, Any]]) -> None:
+        for entry in entries:
+            if entry.get("action") == "route":
+                self.metrics.decisions.labels(entry["severity"], entry["outcome"]).inc()
+            elif entry.get("action") == "escalate":
+                self.metrics.escalations.labels(entry["severity"]).inc()
+        await send_all([{"topic": self.worker.audit, "key": (e.get("subject") or "").encode() or None,
+                         "value": orjson.dumps(e)} for e in entries])
+
+    def _track(self, subject: str, book: Book) -> None:
+        for identifier in book.cases:
+            self.index[identifier] = subject
+        due = book.next_due()
+        if due is None:
+            self.due.pop(subject, None)
+        else:
+            self.due[subject] = due
+        before = self.open.pop(subject, Counter())
+        now = Counter(c["alert"]["severity"] for c in book.cases.values()
+                      if c["alert"]["status"] == "firing" and c["muted"] is None)
+        if now:
+            self.open[subject] = now
+        for severity in set(before) | set(now):
+            self.metrics.open.labels(severity).inc(now[severity] - before[severity])
+
+    # -- the outbox's reports -------------------------------------------------------------------
+
+    def _attempt(self, attempt: Attempt) -> None:
+        result = "ok" if attempt.error is None else type(attempt.error).__name__
+        self.metrics.attempts.labels(attempt.channel, result).inc()
+        if attempt.attempt > 1:
+            self.metrics.retries.labels(attempt.channel).inc()
+        entry = {"at": time.time(), "action": "deliver", "by": "carewatch", "channel": attempt.channel,
+                 "delivery_id": attempt.delivery_id, "attempt": attempt.attempt, "seconds": round(attempt.seconds, 4),
+                 "outcome": "ok" if attempt.error is None else str(attempt.error)}
+        asyncio.ensure_future(self.worker.audit.send(key=None, value=orjson.dumps(entry)))
+
+    async def _done(self, sends: list[Send], used: str | None, outcome: Outcome) -> None:
+        first = sends[0]
+        result = "delivered" if used == first.channel else "fallback" if used else "dead_lettered"
+        self.metrics.deliveries.labels(first.channel, result).inc()
+        messages = []
+        for send in sends:
+            alert = send.notice.alerts[0]
+            subject = alert["subject"].encode()
+            if used is None:
+                error = outcome.error
+                messages.append({"topic": self.worker.alerts_dlq, "key": subject, "value": orjson.dumps(alert),
+                                 "headers": [("carewatch-error", str(error).encode("ascii", "replace")),
+                                             ("carewatch-error-code", type(error).__name__.encode()),
+                                             ("carewatch-channel", send.channel.encode()),
+                                             ("carewatch-delivery-id", send.notice.delivery_id.encode())]})
+            messages.append({"topic": self.worker.commands, "key": subject, "value": orjson.dumps({
+                "type": "delivered", "alert_id": alert["alert_id"], "key": send.key, "channel": used})})
+            messages.append({"topic": self.worker.audit, "key": subject, "value": orjson.dumps({
+                "at": time.time(), "action": "delivered", "by": "carewatch", "alert_id": alert["alert_id"],
+                "subject": alert["subject"], "channel": send.channel, "via": used, "outcome": result,
+                "delivery_id": send.notice.delivery_id, "attempts": outcome.attempts})})
+        await send_all(messages)
+
+    # -- the clock ------------------------------------------------------------------------------
+
+    async def tick(self) -> None:
+        from ..app import readiness
+
+        app = self.worker.app
+        if not readiness(app)[0]:
+            return
+        assignment = frozenset(app.consumer.assignment())
+        if assignment != self._scanned:
+            self._scan()
+            self._scanned = assignment
+        now = time.time()
+        due = [subject for subject, at in self.due.items() if at <= now and subject not in self.ticking]
+        self.ticking.update(due)
+        await send_all([{"topic": self.worker.commands, "key": s.encode(), "value": b'{"type":"tick"}'} for s in due])
+
+    def _scan(self) -> None:
+        """Rebuild the index from the books this worker holds now, and send what is pending again."""
+        self.index.clear()
+        self.due.clear()
+        for severity in ("critical", "urgent", "watch"):
+            self.metrics.open.labels(severity).set(0)
+        self.open.clear()
+        token = _current_event.set(None)
+        try:
+            books = [(key.decode(), Book.loads(raw)) for key, raw in self.worker.books.items()]
+        finally:
+            _current_event.reset(token)
+        for subject, book in books:
+            self._track(subject, book)
+            for send in book.pending():
+                self.outbox.submit(send)
+
+    # -- the ack API ----------------------------------------------------------------------------
+
+    async def act(self, view: View, request: Any, alert_id: str, action: str) -> Any:
+        principal = self.tokens.authenticate(request.headers.get("Authorization"))
+        note = None
+        body = await request.read()
+        if body:
+            try:
+                parsed = orjson.loads(body)
+                note = parsed.get("note") if isinstance(parsed, dict) else None
+                if not isinstance(parsed, dict) or not isinstance(note, (str, type(None))):
+                    raise ValueError
+            except ValueError:
+                return self._refuse(view, 400, action, alert_id, principal, "body: expected a JSON object with an "
+                                    "optional string 'note'")
+        if principal is None:
+            return self._refuse(view, 401, action, alert_id, None, "a valid bearer token is required")
+        subject = self.index.get(alert_id)
+        case = None
+        if subject is not None and action in ACTIONS:
+            token = _current_event.set(None)
+            try:
+                case = Book.loads(self.worker.books.get(subject.encode())).cases.get(alert_id)
+            finally:
+                _current_event.reset(token)
+        code = answer(case, principal, action)
+        if code != 200:
+            reason = {404: "no such alert here", 403: "the alert belongs to another care team",
+                      409: "the alert is resolved"}[code]
+            return self._refuse(view, code, action, alert_id, principal, reason)
+        command_id = uuid.uuid4().hex
+        future = asyncio.get_running_loop().create_future()
+        self.waiting[command_id] = future
+        try:
+            await send_all([{"topic": self.worker.commands, "key": subject.encode(), "value": orjson.dumps({
+                "type": "action", "id": command_id, "alert_id": alert_id, "action": action, "team": principal.team,
+                "member": principal.member, "note": note})}])
+            code, status = await asyncio.wait_for(future, _ANSWER_WAIT)
+        except asyncio.TimeoutError:
+            self.metrics.actions.labels(action, "503").inc()
+            return view.json({"error": "the action is queued but not yet applied; ask again"}, status=503)
+        finally:
+            self.waiting.pop(command_id, None)
+        self.metrics.actions.labels(action, str(code)).inc()
+        return view.json({"alert_id": alert_id, "status": status}, status=code)
+
+    def _refuse(self, view: View, code: int, action: str, alert_id: str, principal: Principal | None,
+                reason: str) -> Any:
+        self.metrics.actions.labels(action, str(code)).inc()
+        entry = {"at": time.time(), "action": action, "alert_id": alert_id,
+                 "by": principal.who if principal else None, "code": code}
+        asyncio.ensure_future(self.worker.audit.send(key=None, value=orjson.dumps(entry)))
+        return view.json({"error": reason}, status=code)
+
+
+def install(worker: Worker) -> Alerting:
+    app = worker.app
+    alerting = Alerting(worker=worker)
+    source = app.topic(worker.alerts.get_topic_name(), worker.commands.get_topic_name(), key_type=bytes,
+                       value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+    @app.agent(source, name="carewatch.alerting")
+    async def agent(stream):
+        await alerting.outbox.start()
+        try:
+            async for event in stream.events():
+                try:
+                    await alerting.handle(event.message)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # faust would ack it anyway: keep the record, with the error, instead
+                    alerting.metrics.errors.inc()
+                    log.error("alerting record on %s could not be handled: %s", event.message.topic,
+                              type(exc).__name__)
+                    await send_all([{"topic": worker.alerts_dlq, "key": event.message.key,
+                                     "value": event.message.value, "headers": [
+                                         ("carewatch-error", f"{type(exc).__name__}: {exc}"[:200].encode("ascii",
+                                                                                                          "replace")),
+                                         ("carewatch-error-code", b"unhandled")]}])
+        finally:
+            await alerting.outbox.stop()
+
+    @app.timer(worker.settings.alerting.tick, name="carewatch.alerting.tick")
+    async def tick() -> None:
+        await alerting.tick()
+
+    @app.page("/v1/alerts/{alert_id}/{action}")
+    class AlertAction(View):
+        async def post(self, request, alert_id: str, action: str):
+            return await alerting.act(self, request, alert_id, action)
+
+    return alerting
