@@ -18,14 +18,16 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
 
 from .channels import Channel, Notice
-from .delivery import Attempt, Outcome, Retrier, deliver
+from .delivery import Attempt, Retrier, deliver
 from .dispatch import Send
+from .exceptions import DeliveryError
 
 __all__ = ["Outbox"]
 
 log = logging.getLogger(__name__)
 
-Done = Callable[[list[Send], str | None, Outcome], Awaitable[None]]
+#: (the sends, the channel that took them or None, the error of each channel that failed)
+Done = Callable[[list[Send], str | None, dict[str, DeliveryError]], Awaitable[None]]
 
 
 class Outbox:
@@ -88,7 +90,7 @@ class Outbox:
     async def _run(self, sends: list[Send], notice: Notice) -> None:
         first = sends[0]
         used: str | None = None
-        outcome = Outcome(delivered=False, attempts=0)
+        errors: dict[str, DeliveryError] = {}
         for name in [first.channel, first.fallback] if first.fallback else [first.channel]:
             channel = self.channels[name]
             outcome = await deliver(channel, notice, retrier=self.retrier, timeout=_timeout(channel),
@@ -96,10 +98,11 @@ class Outbox:
             if outcome.delivered:
                 used = name
                 break
+            errors[name] = outcome.error
         keys = {s.key for s in sends}
         self._finished |= keys  # before on_done: the book may record the outcome before on_done returns
         try:
-            await self.on_done(sends, used, outcome)
+            await self.on_done(sends, used, errors)
         except asyncio.CancelledError:
             self._finished -= keys
             raise

@@ -15,8 +15,8 @@ from kafka.errors import TopicAlreadyExistsError
 
 from .config import Settings
 
-__all__ = ["ALERTS", "ALERTS_DLQ", "AUDIT", "COMMANDS", "DLQ", "EVENTS", "RISK", "TopicSpec", "ensure", "name",
-           "specs"]
+__all__ = ["ALERTS", "ALERTS_DLQ", "AUDIT", "COMMANDS", "DLQ", "EVENTS", "RISK", "SILENCES", "TopicSpec", "ensure",
+           "name", "specs"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,8 @@ ALERTS = "carewatch.alerts"
 COMMANDS = "carewatch.alerts.commands"
 #: deliveries that no channel (nor the route's fallback) took, with the error
 ALERTS_DLQ = "carewatch.alerts.dlq"
+#: silences made through the API, by id (compacted; every worker reads all of it)
+SILENCES = "carewatch.silences"
 #: the append-only audit trail: every alert decision, delivery attempt and human action
 AUDIT = "carewatch.audit"
 
@@ -56,6 +58,7 @@ def specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(name(settings, ALERTS), t.events_partitions, derived),
         TopicSpec(name(settings, COMMANDS), t.events_partitions, derived),
         TopicSpec(name(settings, ALERTS_DLQ), t.events_partitions, derived),
+        TopicSpec(name(settings, SILENCES), 1, {"cleanup.policy": "compact"}),
         TopicSpec(name(settings, AUDIT), t.events_partitions,
                   {"cleanup.policy": "delete", "retention.ms": str(int(t.audit_retention * 1000) or -1)}),
     ]

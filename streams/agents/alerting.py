@@ -29,14 +29,16 @@ import uuid
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import orjson
 from faust.streams import _current_event
 from faust.web import View
 
 from alerts.ack import ACTIONS, Principal, Tokens, answer
 from alerts.channels import build
-from alerts.delivery import Attempt, Outcome, Retrier
+from alerts.delivery import Attempt, Retrier
 from alerts.dispatch import Book, Dispatcher, Effects, Send
+from alerts.exceptions import DeliveryError
 from alerts.metrics import AlertingMetrics
 from alerts.outbox import Outbox
 from alerts.silences import from_config
@@ -51,6 +53,8 @@ __all__ = ["Alerting", "install"]
 log = logging.getLogger(__name__)
 
 _ANSWER_WAIT = 10.0
+#: set on a request one worker passes to another, so that it is passed on once only
+_FORWARDED = "carewatch-forwarded"
 
 
 class Alerting:
@@ -70,6 +74,7 @@ class Alerting:
                              retrier=Retrier(attempts=a.retry_attempts, budget=a.retry_budget, base=a.retry_base,
                                              cap=a.retry_cap))
         self.index: dict[str, str] = {}  # alert id -> subject
+        self.ids_of: dict[str, set[str]] = {}  # subject -> alert ids in the book
         self.due: dict[str, float] = {}  # subject -> next escalation deadline
         self.open: dict[str, Counter] = {}  # subject -> firing, unacknowledged alerts by severity
         self.ticking: set[str] = set()
@@ -130,6 +135,10 @@ class Alerting:
                          "value": orjson.dumps(e)} for e in entries])
 
     def _track(self, subject: str, book: Book) -> None:
+        for gone in self.ids_of.pop(subject, set()) - book.cases.keys():
+            self.index.pop(gone, None)
+        if book.cases:
+            self.ids_of[subject] = set(book.cases)
         for identifier in book.cases:
             self.index[identifier] = subject
         due = book.next_due()
@@ -157,7 +166,7 @@ class Alerting:
                  "outcome": "ok" if attempt.error is None else str(attempt.error)}
         asyncio.ensure_future(self.worker.audit.send(key=None, value=orjson.dumps(entry)))
 
-    async def _done(self, sends: list[Send], used: str | None, outcome: Outcome) -> None:
+    async def _done(self, sends: list[Send], used: str | None, errors: dict[str, DeliveryError]) -> None:
         first = sends[0]
         result = "delivered" if used == first.channel else "fallback" if used else "dead_lettered"
         self.metrics.deliveries.labels(first.channel, result).inc()
@@ -165,19 +174,19 @@ class Alerting:
         for send in sends:
             alert = send.notice.alerts[0]
             subject = alert["subject"].encode()
-            if used is None:
-                error = outcome.error
+            for channel, error in errors.items():  # every channel that gave up, even when the fallback took it
                 messages.append({"topic": self.worker.alerts_dlq, "key": subject, "value": orjson.dumps(alert),
                                  "headers": [("carewatch-error", str(error).encode("ascii", "replace")),
                                              ("carewatch-error-code", type(error).__name__.encode()),
-                                             ("carewatch-channel", send.channel.encode()),
+                                             ("carewatch-channel", channel.encode()),
+                                             ("carewatch-delivered-by", (used or "").encode()),
                                              ("carewatch-delivery-id", send.notice.delivery_id.encode())]})
             messages.append({"topic": self.worker.commands, "key": subject, "value": orjson.dumps({
                 "type": "delivered", "alert_id": alert["alert_id"], "key": send.key, "channel": used})})
             messages.append({"topic": self.worker.audit, "key": subject, "value": orjson.dumps({
                 "at": time.time(), "action": "delivered", "by": "carewatch", "alert_id": alert["alert_id"],
                 "subject": alert["subject"], "channel": send.channel, "via": used, "outcome": result,
-                "delivery_id": send.notice.delivery_id, "attempts": outcome.attempts})})
+                "delivery_id": send.notice.delivery_id, "errors": {c: str(e) for c, e in errors.items()}})})
         await send_all(messages)
 
     # -- the clock ------------------------------------------------------------------------------
@@ -200,6 +209,7 @@ class Alerting:
     def _scan(self) -> None:
         """Rebuild the index from the books this worker holds now, and send what is pending again."""
         self.index.clear()
+        self.ids_of.clear()
         self.due.clear()
         for severity in ("critical", "urgent", "watch"):
             self.metrics.open.labels(severity).set(0)
@@ -240,6 +250,10 @@ class Alerting:
             finally:
                 _current_event.reset(token)
         code = answer(case, principal, action)
+        if code == 404 and not request.headers.get(_FORWARDED):
+            forwarded = await self._ask_peers(request, alert_id, action, body)
+            if forwarded is not None:
+                return view.bytes(forwarded[1], status=forwarded[0], content_type="application/json")
         if code != 200:
             reason = {404: "no such alert here", 403: "the alert belongs to another care team",
                       409: "the alert is resolved"}[code]
@@ -259,6 +273,24 @@ class Alerting:
             self.waiting.pop(command_id, None)
         self.metrics.actions.labels(action, str(code)).inc()
         return view.json({"alert_id": alert_id, "status": status}, status=code)
+
+    async def _ask_peers(self, request: Any, alert_id: str, action: str, body: bytes) -> tuple[int, bytes] | None:
+        """Another worker of the group may hold the alert's partition: ask each once; None if none knows it."""
+        app = self.worker.app
+        own = str(app.conf.canonical_url).rstrip("/")
+        peers = sorted({url.rstrip("/") for url in app.assignor.changelog_distribution} - {own})
+        headers = {"Authorization": request.headers.get("Authorization", ""), _FORWARDED: "1",
+                   "Content-Type": "application/json"}
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=_ANSWER_WAIT + 5)) as session:
+            for peer in peers:
+                try:
+                    async with session.post(f"{peer}/v1/alerts/{alert_id}/{action}", data=body,
+                                            headers=headers) as response:
+                        if response.status != 404:
+                            return response.status, await response.read()
+                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                    log.warning("asking a peer worker about an alert failed: %s", type(exc).__name__)
+        return None
 
     def _refuse(self, view: View, code: int, action: str, alert_id: str, principal: Principal | None,
                 reason: str) -> Any:

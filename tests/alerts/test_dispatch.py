@@ -10,7 +10,7 @@ import pytest
 from alerts.ack import Principal, Tokens
 from alerts.config import AlertingConfig
 from alerts.dispatch import Book, Dispatcher
-from alerts.silences import from_config
+from alerts.silences import Silence, from_config, from_request
 from tests.alerts.conftest import alert
 
 NORTH = hashlib.sha256(b"north-token").hexdigest()
@@ -182,3 +182,27 @@ def test_closed_alerts_are_forgotten_after_the_retention():
 def test_bad_escalation_references_name_the_key(yaml_routes, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         config(routes=yaml_routes)
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ([], "body: expected a JSON object"),
+    ({"duration": "2h", "colour": "red"}, "colour: unknown field"),
+    ({}, "until: give exactly one of until (RFC 3339) and duration (such as 2h)"),
+    ({"duration": "soon"}, "duration: expected a duration such as 30m or 2h"),
+    ({"until": "2026-12-01T09:00:00"}, "until: expected an RFC 3339 time with a zone"),
+    ({"duration": "90d"}, "until: must be in the future and at most 30 days away"),
+    ({"duration": "1h", "subject": ""}, "subject: expected a subject or a glob pattern such as p-7f*"),
+])
+def test_a_silence_request_names_its_bad_field(body, message):
+    with pytest.raises(ValueError) as caught:
+        from_request(body, team="team-north", who="team-north/alice", now=1_000_000)
+    assert str(caught.value) == message
+
+
+def test_a_silence_from_the_api_is_scoped_to_the_token_s_team():
+    silence = from_request({"duration": "2h", "subject": "p-7f*", "comment": "in hospital"}, team="team-north",
+                           who="team-north/alice", now=1_000_000)
+    assert (silence.care_team, silence.subject, silence.until, silence.created_by) == (
+        "team-north", "p-7f*", 1_000_000 + 7200, "team-north/alice")
+    assert not silence.matches(alert(care_team="team-south", subject="p-7f00"))
+    assert Silence.from_dict(silence.to_dict()) == silence

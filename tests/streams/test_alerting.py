@@ -11,6 +11,8 @@ import httpx
 import orjson
 import pytest
 
+from kafka.partitioner.default import murmur2
+
 from streams.topics import ALERTS_DLQ, AUDIT
 from tests.factory import event
 from tests.processes import wait_for
@@ -150,4 +152,52 @@ def test_escalation_resumes_on_time_after_a_crash(worker_factory, topics, tmp_pa
     ids = [r.headers["webhook-id"].rsplit(".", 1)[1] for r in hook.received()]
     assert 1 <= ids.count("esc1") <= 2  # at least once: a crash may repeat the step in flight
     assert ids.index("esc2") > ids.index("esc1")
+    hook.stop()
+
+
+def test_silences_through_the_api_are_team_scoped_audited_and_never_mute_a_safety_alert(worker_factory, topics):
+    hook = HttpReceiver()
+    worker = worker_factory(config=alerting_config(hook.url))
+    url = f"{worker.url}/v1/silences"
+    alice = {"Authorization": "Bearer alice"}
+    assert httpx.post(url, json={"duration": "1h"}).status_code == 401
+    bad = httpx.post(url, headers=alice, json={"duration": "1h", "colour": "red"})
+    assert (bad.status_code, bad.json()) == (400, {"error": "colour: unknown field"})
+    made = httpx.post(url, headers=alice, json={"subject": "p-sil*", "duration": "1h", "comment": "on the ward"})
+    assert made.status_code == 201
+    silence = made.json()
+    assert silence["care_team"] == "team-north" and silence["created_by"] == "team-north/alice"
+    assert [s["id"] for s in httpx.get(url, headers=alice).json()["silences"]] == [silence["id"]]
+    assert httpx.get(url, headers={"Authorization": "Bearer south-token"}).json()["silences"] == []
+
+    crisis(topics, "p-sil01", "sil-1")  # a safety alert: the silence must not hold it back
+    delivered = wait_for(lambda: hook.received(), timeout=60, what="the safety alert despite the silence")
+    assert delivered[0].json()["subject"] == "p-sil01"
+
+    item = f"{url}/{silence['id']}"
+    assert httpx.delete(item, headers={"Authorization": "Bearer south-token"}).status_code == 403
+    assert httpx.delete(f"{url}/sil-unknown", headers=alice).status_code == 404
+    assert httpx.delete(item, headers=alice).status_code == 200
+    assert httpx.get(url, headers=alice).json()["silences"] == []
+    audit = [orjson.loads(r.value) for r in topics.read_all(AUDIT)]
+    assert [(e["action"], e["by"]) for e in audit if e.get("silence") == silence["id"]] == [
+        ("silence", "team-north/alice"), ("unsilence", "team-north/alice")]
+    hook.stop()
+
+
+def test_with_two_workers_either_one_answers_the_ack_api(worker_factory, topics):
+    hook = HttpReceiver()
+    config = alerting_config(hook.url)
+    one, two = worker_factory(name="one", config=config), worker_factory(name="two", config=config)
+    wait_for(lambda: one.assigned() and two.assigned() and len(one.assigned() | two.assigned()) == 12,
+             timeout=120, what="both workers to share the partitions")
+    crisis(topics, "p-two01", "two-1")
+    aid = wait_for(lambda: hook.received(), timeout=60, what="the alert")[0].json()["alert_id"]
+    partition = (murmur2(b"p-two01") & 0x7FFFFFFF) % 12
+    holder, other = (one, two) if partition in one.assigned() else (two, one)
+    taken = act(other, aid, "ack", "alice")  # the worker without the alert passes the request on
+    assert (taken.status_code, taken.json()["status"]) == (200, "acknowledged")
+    assert act(holder, aid, "resolve", "north-token").json()["status"] == "resolved"
+    assert act(other, aid, "ack", "south-token").status_code == 403
+    assert act(other, "al-" + "0" * 40, "ack", "north-token").status_code == 404
     hook.stop()

@@ -1,0 +1,147 @@
+"""Silences made through the API: kept on a compacted topic that every worker reads whole.
+
+`POST /v1/silences` (team or member token) makes a silence scoped to the
+token's team, for a subject pattern or the whole team, `until` a time or for
+a `duration` (at most 30 days); `GET /v1/silences` lists the team's active
+ones; `DELETE /v1/silences/{id}` expires one. Every worker follows the topic
+from its start, so a silence applies to every partition; the API answers
+once its own worker has read the silence back. Safety alerts are never
+muted, whatever the silence (alerts/silences.py). Each change is audited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.web import View
+
+from alerts.silences import Silence, from_config, from_request
+
+from .produce import send_all
+
+if TYPE_CHECKING:
+    from ..app import Worker
+    from .alerting import Alerting
+
+__all__ = ["Silences", "install"]
+
+log = logging.getLogger(__name__)
+
+
+class Silences:
+    def __init__(self, *, worker: Worker, alerting: Alerting) -> None:
+        self.worker = worker
+        self.alerting = alerting
+        self.configured = from_config(worker.settings.silences)
+        self.made: dict[str, Silence] = {}
+        self.read_to = -1
+        self._progress = asyncio.Event()
+
+    def _apply(self) -> None:
+        self.alerting.dispatcher.silences[:] = [*self.configured, *self.made.values()]
+
+    async def follow(self) -> None:
+        """Read the silences topic from the beginning, then keep reading."""
+        topic = TopicPartition(self.worker.silences.get_topic_name(), 0)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.worker.settings.kafka.bootstrap_servers.split(","),
+                                    enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=100)
+        await consumer.start()
+        try:
+            consumer.assign([topic])
+            await consumer.seek_to_beginning(topic)
+            self._apply()
+            while True:
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    for record in records:
+                        if record.value:
+                            silence = Silence.from_dict(orjson.loads(record.value))
+                            self.made[silence.id] = silence
+                        else:
+                            self.made.pop(record.key.decode(), None)
+                        self.read_to = record.offset
+                    self._apply()
+                    self._progress.set()
+                    self._progress = asyncio.Event()
+        finally:
+            await consumer.stop()
+
+    async def _write(self, silence: Silence, *, action: str, who: str) -> None:
+        sent = await self.worker.silences.send(key=silence.id.encode(), value=orjson.dumps(silence.to_dict()),
+                                               force=True)
+        offset = (await sent).offset
+        await send_all([{"topic": self.worker.audit, "key": None, "value": orjson.dumps({
+            "at": time.time(), "action": action, "by": who, "silence": silence.id, "care_team": silence.care_team,
+            "subject": silence.subject, "until": silence.until})}])
+        deadline = time.monotonic() + 10
+        while self.read_to < offset and time.monotonic() < deadline:  # read your own write
+            try:
+                await asyncio.wait_for(self._progress.wait(), 1)
+            except asyncio.TimeoutError:
+                pass
+
+    async def create(self, view: View, request: Any) -> Any:
+        principal = self.alerting.tokens.authenticate(request.headers.get("Authorization"))
+        if principal is None:
+            return view.json({"error": "a valid bearer token is required"}, status=401)
+        try:
+            body = orjson.loads(await request.read() or b"null")
+            silence = from_request(body, team=principal.team, who=principal.who, now=time.time())
+        except orjson.JSONDecodeError:
+            return view.json({"error": "body: expected a JSON object"}, status=400)
+        except ValueError as exc:
+            return view.json({"error": str(exc)}, status=400)
+        await self._write(silence, action="silence", who=principal.who)
+        return view.json(silence.to_dict(), status=201)
+
+    async def list(self, view: View, request: Any) -> Any:
+        principal = self.alerting.tokens.authenticate(request.headers.get("Authorization"))
+        if principal is None:
+            return view.json({"error": "a valid bearer token is required"}, status=401)
+        now = time.time()
+        mine = [s.to_dict() for s in [*self.configured, *self.made.values()]
+                if s.until > now and s.care_team in (principal.team, None)]
+        return view.json({"silences": sorted(mine, key=lambda s: s["until"])})
+
+    async def expire(self, view: View, request: Any, silence_id: str) -> Any:
+        principal = self.alerting.tokens.authenticate(request.headers.get("Authorization"))
+        if principal is None:
+            return view.json({"error": "a valid bearer token is required"}, status=401)
+        silence = self.made.get(silence_id)
+        if silence is None:
+            configured = any(s.id == silence_id for s in self.configured)
+            return view.json({"error": "silences from the config file end by editing it" if configured
+                              else "no such silence"}, status=409 if configured else 404)
+        if silence.care_team != principal.team:
+            return view.json({"error": "the silence belongs to another care team"}, status=403)
+        expired = silence.expired(now=time.time())
+        await self._write(expired, action="unsilence", who=principal.who)
+        return view.json(expired.to_dict())
+
+
+def install(worker: Worker, alerting: Alerting) -> Silences:
+    app = worker.app
+    silences = Silences(worker=worker, alerting=alerting)
+
+    @app.task
+    async def follow() -> None:
+        await silences.follow()
+
+    @app.page("/v1/silences")
+    class SilenceList(View):
+        async def get(self, request):
+            return await silences.list(self, request)
+
+        async def post(self, request):
+            return await silences.create(self, request)
+
+    @app.page("/v1/silences/{silence_id}")
+    class SilenceItem(View):
+        async def delete(self, request, silence_id: str):
+            return await silences.expire(self, request, silence_id)
+
+    return silences
