@@ -13,7 +13,8 @@ in score is that feature's contribution (one extra batched run).
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,8 +103,13 @@ class Scorer:
         threads: int = 1,
         live: Mapping[str, int | None] | None = None,
         shadow: Mapping[str, int] | None = None,
+        observe: Callable[[str, int, float], None] | None = None,
     ) -> None:
-        """`live` names a version per model (None: the newest); `shadow`, a version to run beside it."""
+        """`live` names a version per model (None: the newest); `shadow`, a version to run beside it.
+
+        `observe(model, batch size, seconds)` hears every live run (for metrics; models/ keeps none itself).
+        """
+        self.observe = observe
         self._registry = registry or Registry()
         self._threads = threads
         self._lock = threading.Lock()
@@ -171,9 +177,13 @@ class Scorer:
         if len(batch) == 0:
             empty = np.zeros(0, dtype=np.float32)
             return Scores(live.ref, empty, shadow.ref if shadow else None, empty if shadow else None)
+        started = time.perf_counter()
+        scores = live.run(batch)
+        if self.observe is not None:
+            self.observe(name, len(batch), time.perf_counter() - started)
         return Scores(
             version=live.ref,
-            live=live.run(batch),
+            live=scores,
             shadow_version=shadow.ref if shadow else None,
             shadow=shadow.run(batch) if shadow else None,
         )

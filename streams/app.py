@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, disable_cr
 from .config import Settings
 from .metrics import IngestMetrics
 from .pipeline import Pipeline
-from .topics import ALERTS, ALERTS_DLQ, AUDIT, COMMANDS, DLQ, EVENTS, RISK, name
+from .topics import ALERTS, ALERTS_DLQ, AUDIT, COMMANDS, DLQ, EVENTS, RISK, SILENCES, name
 
 __all__ = ["Worker", "create_worker", "readiness"]
 
@@ -41,6 +41,7 @@ class Worker:
     commands: faust.TopicT
     audit: faust.TopicT
     alerts_dlq: faust.TopicT
+    silences: faust.TopicT
     books: faust.types.TableT
     alerting: Any = None
     #: partitions the watchdog found stalled (records waiting, none read)
@@ -94,6 +95,7 @@ def create_worker(settings: Settings, *, registry: CollectorRegistry | None = No
         commands=app.topic(name(settings, COMMANDS), partitions=partitions, **raw),
         audit=app.topic(name(settings, AUDIT), partitions=partitions, **raw),
         alerts_dlq=app.topic(name(settings, ALERTS_DLQ), partitions=partitions, **raw),
+        silences=app.topic(name(settings, SILENCES), partitions=1, **raw),
         books=app.Table(
             "alert-books",
             partitions=partitions,
@@ -104,14 +106,16 @@ def create_worker(settings: Settings, *, registry: CollectorRegistry | None = No
     )
     # Tables take their codecs from their types (json for bytes); state is
     # encoded by PersonState itself, so its store and changelog carry raw bytes.
+    worker.pipeline.scorer.observe = worker.metrics.observe_scoring
     for table in (worker.people, worker.books):
         table.key_serializer = table.value_serializer = "raw"
-    from .agents import alerting, ingest, watchdog
+    from .agents import alerting, ingest, silences, watchdog
 
     progress = watchdog.Progress(stall_timeout=settings.worker.stall_timeout)
     ingest.install(worker, progress)
     watchdog.install(worker, progress)
     worker.alerting = alerting.install(worker)
+    silences.install(worker, worker.alerting)
     _tune_fetch_wait(worker)
     _install_views(worker)
     return worker

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from .events import CODES
+from .events import CODES, EVENT_TYPES
 from .pipeline import Outcome
+
+#: batch sizes as metric labels: a handful of ranges, never the raw number
+_BATCHES = ((1, "1"), (16, "2-16"), (64, "17-64"), (256, "65-256"))
 
 __all__ = ["GatewayMetrics", "IngestMetrics"]
 
@@ -19,9 +22,40 @@ class IngestMetrics:
     def __init__(self, *, registry: CollectorRegistry) -> None:
         self.events = Counter(
             "carewatch_ingest_events",
-            "Records read from carewatch.events, by the one outcome each ended in.",
-            ["outcome"],
+            "Records read from carewatch.events, by event type (invalid when unreadable) and the one outcome each "
+            "ended in.",
+            ["type", "outcome"],
             registry=registry,
+        )
+        self.risk = Counter(
+            "carewatch_risk_assessments",
+            "Risk records written to carewatch.risk (one per processed event).",
+            registry=registry,
+        )
+        self.scoring = Histogram(
+            "carewatch_scoring_seconds",
+            "Time of one model run over a batch, by model and batch size range.",
+            ["model", "batch"],
+            registry=registry,
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+        )
+        self.lag = Gauge(
+            "carewatch_ingest_consumer_lag",
+            "Records on a held partition of carewatch.events not read yet (end offset minus next offset).",
+            ["partition"],
+            registry=registry,
+        )
+        self.event_lag = Histogram(
+            "carewatch_ingest_event_time_lag_seconds",
+            "Processing time minus event time of processed events (late and replayed events show here).",
+            registry=registry,
+            buckets=(0.1, 1, 5, 30, 60, 300, 3600, 6 * 3600, 86400, 7 * 86400),
+        )
+        self.state_bytes = Histogram(
+            "carewatch_state_person_bytes",
+            "Size of a person's state when written (RocksDB value and changelog record).",
+            registry=registry,
+            buckets=(256, 512, 1024, 2048, 4096, 8192, 16384, 65536),
         )
         self.dead_letters = Counter(
             "carewatch_ingest_dead_letters",
@@ -50,10 +84,19 @@ class IngestMetrics:
             "Times the watchdog resumed stalled partitions and sought them to their committed offsets.",
             registry=registry,
         )
-        for outcome in Outcome:
-            self.events.labels(outcome.value)
+        for kind in [*EVENT_TYPES.values(), "invalid"]:
+            for outcome in Outcome:
+                self.events.labels(kind, outcome.value)
+        for model in ("text-risk", "deviation"):
+            for _, label in [*_BATCHES, (0, "257+")]:
+                self.scoring.labels(model, label)
         for code in CODES:
             self.dead_letters.labels(code)
+
+
+    def observe_scoring(self, model: str, size: int, seconds: float) -> None:
+        label = next((label for top, label in _BATCHES if size <= top), "257+")
+        self.scoring.labels(model, label).observe(seconds)
 
 
 class GatewayMetrics:

@@ -110,6 +110,10 @@ class Pipeline:
         return cls(settings=settings, scorer=scorer, rules=SafetyRules(crisis=crisis))
 
     @property
+    def scorer(self) -> Scorer:
+        return self._scorer
+
+    @property
     def model_versions(self) -> dict[str, str]:
         return {**self._scorer.versions, "crisis-lexicon": self._rules.version}
 

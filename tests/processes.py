@@ -136,11 +136,12 @@ class WorkerProcess(Service):
         return set(response.json()["partitions"]) if response.status_code == 200 else set()
 
     def outcomes(self) -> dict[str, float]:
-        return {
-            dict(labels)["outcome"]: value
-            for (name, labels), value in self.metrics().items()
-            if name == "carewatch_ingest_events_total"
-        }
+        totals: dict[str, float] = {}
+        for (name, labels), value in self.metrics().items():
+            if name == "carewatch_ingest_events_total":
+                outcome = dict(labels)["outcome"]
+                totals[outcome] = totals.get(outcome, 0) + value
+        return totals
 
     def wait_outcomes(self, total: int, *, timeout: float = 180) -> dict[str, float]:
         """Until every one of `total` records has its outcome."""

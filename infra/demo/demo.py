@@ -29,14 +29,16 @@ BAD = [
 
 
 def outcomes(port: int) -> dict[str, int]:
+    """Records by outcome, summed over event types."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    return {
-        sample.labels["outcome"]: int(sample.value)
-        for family in text_string_to_metric_families(text)
-        if family.name == "carewatch_ingest_events"
-        for sample in family.samples
-        if sample.name.endswith("_total")
-    }
+    totals: dict[str, int] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name == "carewatch_ingest_events":
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    outcome = sample.labels["outcome"]
+                    totals[outcome] = totals.get(outcome, 0) + int(sample.value)
+    return totals
 
 
 def end_offsets(bootstrap: str, topic: str) -> dict[TopicPartition, int]:

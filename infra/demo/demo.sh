@@ -38,7 +38,7 @@ start() {
   cat <<EOM
 
 Where to look:
-  metrics     http://127.0.0.1:$port/metrics   (carewatch_ingest_events_total by outcome)
+  metrics     http://127.0.0.1:$port/metrics   (carewatch_ingest_events_total by type and outcome)
   health      http://127.0.0.1:$port/healthz and /readyz
   worker log  $state/worker.log
   topics      carewatch.events, carewatch.events.dlq, carewatch.risk on localhost:9092

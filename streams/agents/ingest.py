@@ -107,8 +107,9 @@ async def _handle(worker: Worker, events: list) -> None:
         _current_event.reset(token)
     pending = []
     last_event_of: dict[str, Any] = {}
+    now = time.time()
     for event, result in zip(events, results):
-        metrics.events.labels(result.outcome.value).inc()
+        metrics.events.labels(result.event.stream if result.event else "invalid", result.outcome.value).inc()
         message = event.message
         if result.outcome is Outcome.DEAD_LETTERED:
             error = result.error
@@ -125,6 +126,8 @@ async def _handle(worker: Worker, events: list) -> None:
             if message.key != subject:
                 metrics.key_mismatch.inc()
             pending.append(dict(topic=worker.risk, key=subject, value=orjson.dumps(result.record)))
+            metrics.risk.inc()
+            metrics.event_lag.observe(max(0.0, now - result.event.timestamp))
             for alert in result.alerts:
                 pending.append(dict(topic=worker.alerts, key=subject, value=orjson.dumps(alert.to_dict())))
                 metrics.alerts.labels(alert.severity, alert.reasons[0].code).inc()
@@ -134,7 +137,9 @@ async def _handle(worker: Worker, events: list) -> None:
         # make that the subject's own event, as if it were processed alone.
         token = _current_event.set(weakref.ref(last_event_of[subject]))
         try:
-            worker.people[subject.encode()] = state.dumps()
+            value = state.dumps()
+            worker.people[subject.encode()] = value
+            metrics.state_bytes.observe(len(value))
         finally:
             _current_event.reset(token)
 

@@ -69,6 +69,10 @@ def install(worker: Worker, progress: Progress) -> None:
         ends = {tp.partition: end for tp, end in (await consumer.highwaters(*held)).items()}
         committed = {tp.partition: offset for tp, offset in consumer._committed_offset.items()
                      if tp.topic == topic and offset is not None}
+        worker.metrics.lag.clear()
+        for partition, end in ends.items():
+            worker.metrics.lag.labels(str(partition)).set(
+                max(0, end - max(progress.read.get(partition, 0), committed.get(partition, 0))))
         stalled = progress.stalled(now=time.monotonic(), ends=ends, committed=committed)
         worker.stalled = stalled
         worker.metrics.stalled.set(len(stalled))

@@ -35,3 +35,21 @@ def test_dedupe_and_consent_survive_a_restart_from_the_changelog_alone(worker_fa
     assert second.wait_outcomes(2) == {"processed": 1, "consent_dropped": 0, "duplicate": 1, "dead_lettered": 0}
     ids = [orjson.loads(r.value)["event_id"] for r in topics.read_all(RISK)]
     assert sorted(ids) == ["rst-1", "rst-2", "rst-consent"]
+
+
+def test_metrics_say_what_was_read_scored_and_stored_with_no_person_in_any_label(worker_factory, topics):
+    worker = worker_factory()
+    consent = event("consent", subject="p-met01", event_id="met-consent")
+    text = event("text", subject="p-met01", event_id="met-1")
+    topics.send_raw([(b"p-met01", orjson.dumps(consent)), (b"p-met01", orjson.dumps(text)), (b"p-met01", b"{")])
+    worker.wait_outcomes(3)
+    metrics = worker.metrics()
+    assert metrics[("carewatch_ingest_events_total", (("outcome", "processed"), ("type", "text")))] == 1
+    assert metrics[("carewatch_ingest_events_total", (("outcome", "processed"), ("type", "consent")))] == 1
+    assert metrics[("carewatch_ingest_events_total", (("outcome", "dead_lettered"), ("type", "invalid")))] == 1
+    assert metrics[("carewatch_risk_assessments_total", ())] == 2
+    assert sum(v for (name, labels), v in metrics.items()
+               if name == "carewatch_scoring_seconds_count" and ("model", "text-risk") in labels) >= 1
+    assert metrics[("carewatch_state_person_bytes_count", ())] >= 1
+    assert metrics[("carewatch_ingest_event_time_lag_seconds_count", ())] == 2
+    assert not any("p-met01" in str(labels) for _, labels in metrics)
