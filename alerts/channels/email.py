@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -34,6 +35,8 @@ class Config(BaseModel):
     tls: bool = False
     username: str | None = None
     password_env: str | None = None
+    #: a CA bundle to trust for the server's certificate (a private CA); the system's by default
+    ca_file: str | None = None
     timeout: float = Field(default=20.0, gt=0)
 
     @model_validator(mode="after")
@@ -44,6 +47,8 @@ class Config(BaseModel):
             raise ValueError("username and password_env go together")
         if self.password_env is not None and self.password_env not in os.environ:
             raise ValueError(f"password_env: environment variable {self.password_env} is not set")
+        if self.ca_file is not None and not os.path.isfile(self.ca_file):
+            raise ValueError(f"ca_file: no file at {self.ca_file}")
         return self
 
 
@@ -72,7 +77,7 @@ class EmailChannel:
             await aiosmtplib.send(
                 message(notice, sender=c.sender, to=c.to), hostname=c.host, port=c.port, start_tls=c.starttls,
                 use_tls=c.tls, username=c.username, password=os.environ[c.password_env] if c.password_env else None,
-                timeout=c.timeout,
+                timeout=c.timeout, tls_context=ssl.create_default_context(cafile=c.ca_file) if c.ca_file else None,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             raise Rejected(f"{self.name}: every recipient refused ({len(exc.recipients)})") from None

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import email
+import ssl
+import subprocess
 from email import policy
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from alerts.channels import build
 from alerts.exceptions import Rejected, Unavailable
@@ -75,3 +78,38 @@ async def test_a_refused_recipient_is_final_and_a_closed_port_is_retriable(smtp)
     assert not refused.value.retriable
     with pytest.raises(Unavailable):
         await build("north-mail", config(free_port())).send(notice())
+
+
+@pytest.fixture
+def tls_smtp(tmp_path):
+    """A real SMTP server that insists on STARTTLS (a throwaway self-signed certificate) and on login."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    inbox = Inbox()
+    logins: list[tuple[str, bool]] = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (b"care", b"s3cret")
+        logins.append((mechanism, ok))
+        return AuthResult(success=ok)
+
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), tls_context=context, require_starttls=True,
+                            authenticator=authenticator, auth_require_tls=True)
+    controller.start()
+    yield inbox, controller.port, cert, logins
+    controller.stop()
+
+
+async def test_starttls_with_login_against_a_server_that_requires_both(tls_smtp, monkeypatch):
+    inbox, port, cert, logins = tls_smtp
+    monkeypatch.setenv("SMTP_PASSWORD", "s3cret")
+    channel = build("north-mail", config(port, starttls=True, username="care", password_env="SMTP_PASSWORD",
+                                         ca_file=str(cert)))
+    await channel.send(notice())
+    assert len(inbox.messages) == 1 and logins and all(ok for _, ok in logins)
+    with pytest.raises(Rejected):  # 530: the same server refuses a client that does not upgrade; final
+        await build("north-mail", config(port)).send(notice())
