@@ -10,7 +10,7 @@ VENV_STAMP := $(VENV)/.installed
 JARS_STAMP := infra/kafka/target/lib/.resolved
 CONFIG ?= infra/carewatch.yaml
 
-.PHONY: help setup up down run test bench clean
+.PHONY: help setup prometheus up down run test bench clean
 
 help:
 	@echo "make run    set up, start Kafka and a worker, publish a demo stream, show what happened"
@@ -29,7 +29,16 @@ $(JARS_STAMP): infra/kafka/pom.xml
 	cd infra/kafka && mvn -q -B dependency:copy-dependencies -DoutputDirectory=target/lib -DincludeScope=runtime
 	touch $@
 
-setup: $(VENV_STAMP) $(JARS_STAMP)
+# Prometheus and promtool from Debian's package: the rules' tests and the live dashboard check need them.
+PROMTOOL := $(shell command -v promtool 2>/dev/null)
+
+setup: $(VENV_STAMP) $(JARS_STAMP) prometheus
+
+prometheus:
+ifeq ($(PROMTOOL),)
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; \
+	else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; fi
+endif
 
 up: setup
 	infra/kafka/kafka.sh start

@@ -28,6 +28,10 @@ class AlertingMetrics:
         self.open = Gauge("carewatch_alerting_open_alerts",
                           "Firing alerts no human has acknowledged yet, in the partitions this worker holds.",
                           ["severity"], registry=registry)
+        self.overdue = Gauge("carewatch_alerting_overdue_alerts",
+                             "Firing alerts no human has acknowledged past their severity's deadline (CONTRACT §2: "
+                             "critical 5 min, urgent 60 min), in the partitions this worker holds.",
+                             ["severity"], registry=registry)
         self.ack_seconds = Histogram(
             "carewatch_alerting_time_to_acknowledge_seconds", "From an alert's notice to its first human action.",
             ["severity"], registry=registry, buckets=(30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600))
@@ -42,6 +46,7 @@ class AlertingMetrics:
             self.retries.labels(name)
         for severity in SEVERITIES:
             self.open.labels(severity)
+            self.overdue.labels(severity)
             self.escalations.labels(severity)
             for outcome in ("notified", "silenced", "capped"):
                 self.decisions.labels(severity, outcome)

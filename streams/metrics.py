@@ -70,8 +70,8 @@ class IngestMetrics:
         )
         self.alerts = Counter(
             "carewatch_alerts_raised",
-            "Alerts written to carewatch.alerts, by severity and first reason code.",
-            ["severity", "reason"],
+            "Alerts written to carewatch.alerts, by care team, severity and first reason code.",
+            ["care_team", "severity", "reason"],
             registry=registry,
         )
         self.stalled = Gauge(

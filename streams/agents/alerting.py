@@ -38,6 +38,7 @@ from alerts.ack import ACTIONS, Principal, Tokens, answer
 from alerts.channels import build
 from alerts.delivery import Attempt, Retrier
 from alerts.dispatch import Book, Dispatcher, Effects, Send
+from alerts.escalation import DEADLINES
 from alerts.exceptions import DeliveryError
 from alerts.metrics import AlertingMetrics
 from alerts.outbox import Outbox
@@ -77,6 +78,7 @@ class Alerting:
         self.ids_of: dict[str, set[str]] = {}  # subject -> alert ids in the book
         self.due: dict[str, float] = {}  # subject -> next escalation deadline
         self.open: dict[str, Counter] = {}  # subject -> firing, unacknowledged alerts by severity
+        self.firing: dict[str, list[tuple[str, float]]] = {}  # subject -> (severity, raised) of those alerts
         self.ticking: set[str] = set()
         self.waiting: dict[str, asyncio.Future] = {}
         self._scanned: frozenset | None = None
@@ -147,10 +149,13 @@ class Alerting:
         else:
             self.due[subject] = due
         before = self.open.pop(subject, Counter())
-        now = Counter(c["alert"]["severity"] for c in book.cases.values()
-                      if c["alert"]["status"] == "firing" and c["muted"] is None)
+        firing = [(c["alert"]["severity"], c["raised"]) for c in book.cases.values()
+                  if c["alert"]["status"] == "firing" and c["muted"] is None]
+        now = Counter(severity for severity, _ in firing)
+        self.firing.pop(subject, None)
         if now:
             self.open[subject] = now
+            self.firing[subject] = firing
         for severity in set(before) | set(now):
             self.metrics.open.labels(severity).inc(now[severity] - before[severity])
 
@@ -202,6 +207,10 @@ class Alerting:
             self._scan()
             self._scanned = assignment
         now = time.time()
+        overdue = Counter(severity for alerts in self.firing.values() for severity, raised in alerts
+                          if severity in DEADLINES and now - raised > DEADLINES[severity])
+        for severity in DEADLINES:
+            self.metrics.overdue.labels(severity).set(overdue[severity])
         due = [subject for subject, at in self.due.items() if at <= now and subject not in self.ticking]
         self.ticking.update(due)
         await send_all([{"topic": self.worker.commands, "key": s.encode(), "value": b'{"type":"tick"}'} for s in due])
@@ -214,6 +223,7 @@ class Alerting:
         for severity in ("critical", "urgent", "watch"):
             self.metrics.open.labels(severity).set(0)
         self.open.clear()
+        self.firing.clear()
         token = _current_event.set(None)
         try:
             books = [(key.decode(), Book.loads(raw)) for key, raw in self.worker.books.items()]

@@ -130,7 +130,7 @@ async def _handle(worker: Worker, events: list) -> None:
             metrics.event_lag.observe(max(0.0, now - result.event.timestamp))
             for alert in result.alerts:
                 pending.append(dict(topic=worker.alerts, key=subject, value=orjson.dumps(alert.to_dict())))
-                metrics.alerts.labels(alert.severity, alert.reasons[0].code).inc()
+                metrics.alerts.labels(alert.care_team, alert.severity, alert.reasons[0].code).inc()
     await send_all(pending)
     for subject, state in states.staged.items():
         # The table writes a key's changelog record to the partition of the current event:
