@@ -47,6 +47,7 @@ class AlertingMetrics:
         for severity in SEVERITIES:
             self.open.labels(severity)
             self.overdue.labels(severity)
+            self.ack_seconds.labels(severity)
             self.escalations.labels(severity)
             for outcome in ("notified", "silenced", "capped"):
                 self.decisions.labels(severity, outcome)

@@ -62,7 +62,18 @@ def main(argv: list[str] | None = None) -> int:
     topics.add_argument("action", choices=["create"])
     topics.add_argument("--config", type=Path)
 
+    grafana = commands.add_parser("grafana", help="create carewatch's datasource, folder and dashboards in Grafana")
+    grafana.add_argument("action", choices=["push"])
+    grafana.add_argument("--url", required=True, help="Grafana's address, such as http://127.0.0.1:3000")
+    grafana.add_argument("--token-env", required=True, metavar="NAME",
+                         help="the environment variable that holds a Grafana service-account token")
+    grafana.add_argument("--prometheus-url", default="http://prometheus:9090",
+                         help="the Prometheus address Grafana should query (default: the compose service)")
+    grafana.add_argument("--config", type=Path)
+
     args = parser.parse_args(argv)
+    if args.command == "grafana":
+        return _grafana(args)
     try:
         settings = config.load(args.config)
     except ConfigError as exc:
@@ -90,6 +101,31 @@ def _worker(settings: config.Settings, loglevel: str) -> int:
 
     worker = create_worker(settings)
     faust.Worker(worker.app, loglevel=loglevel).execute_from_commandline()
+    return 0
+
+
+def _grafana(args: argparse.Namespace) -> int:
+    import os
+
+    try:
+        from grafana_client.client import GrafanaException
+
+        from .grafana import push
+    except ImportError:
+        print("carewatch grafana: needs the grafana extra: pip install 'carewatch[grafana]'", file=sys.stderr)
+        return 2
+
+    token = os.environ.get(args.token_env)
+    if not token:
+        print(f"carewatch grafana: environment variable {args.token_env} is not set", file=sys.stderr)
+        return 2
+    try:
+        done = push(url=args.url, token=token, prometheus_url=args.prometheus_url)
+    except (GrafanaException, OSError) as exc:
+        print(f"carewatch grafana: {args.url}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    for name, what in done.items():
+        print(f"{name}: {what}")
     return 0
 
 

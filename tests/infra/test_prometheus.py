@@ -12,8 +12,10 @@ import pytest
 import yaml
 
 from models.simulator import CohortConfig, simulate
+from streams.dashboards import build, queries
 from streams.publish import Publisher
 from streams.topics import EVENTS
+from tests.factory import event
 from tests.processes import free_port, wait_for
 
 PROMETHEUS = Path(__file__).resolve().parents[2] / "infra" / "prometheus"
@@ -82,12 +84,15 @@ def prometheus(tmp_path):
 
 
 @pytest.mark.kafka
-def test_a_live_worker_is_scraped_and_every_rule_evaluates(prometheus, worker_factory, topics):
+def test_a_live_worker_is_scraped_every_rule_evaluates_and_every_panel_has_data(prometheus, worker_factory, topics):
     start, query = prometheus
-    worker = worker_factory()
+    worker = worker_factory(config={"worker": {"stall_timeout": 4}})  # the watchdog (and lag gauges) every second
     start({"carewatch-worker": [worker.url.removeprefix("http://")]})
     cohort = simulate(CohortConfig(people=20, days=20, seed=7, episode_share=0.5))
     lines = [orjson.dumps(e) for e in cohort.events()]
+    lines += [orjson.dumps(event("consent", subject="p-prom01", event_id="prom-c")),  # one alert at least
+              orjson.dumps(event("survey", subject="p-prom01", event_id="prom-1", instrument="phq9",
+                                 items=[1, 1, 1, 1, 1, 1, 1, 1, 3]))]
     with Publisher(bootstrap_servers=topics.bootstrap, topic=topics.name(EVENTS)) as publisher:
         assert all(r.ok for r in publisher.publish_many(lines))
     worker.wait_outcomes(len(lines))
@@ -99,3 +104,7 @@ def test_a_live_worker_is_scraped_and_every_rule_evaluates(prometheus, worker_fa
         assert answer["status"] == "success", (name, answer)
     wait_for(lambda: query("carewatch:ingest_events:rate5m")["data"]["result"], timeout=30,
              what="a recording rule to have a series")
+    for dashboard in build().values():
+        for title, expr in queries(dashboard):
+            wait_for(lambda: query(expr)["data"]["result"], timeout=30,
+                     what=f"panel '{title}' of {dashboard['uid']} to return a series: {expr}")
