@@ -97,10 +97,11 @@ def main(argv: list[str] | None = None) -> int:
 def _worker(settings: config.Settings, loglevel: str) -> int:
     import faust
 
+    from . import logs
     from .app import create_worker
 
     worker = create_worker(settings)
-    faust.Worker(worker.app, loglevel=loglevel).execute_from_commandline()
+    faust.Worker(worker.app, loglevel=loglevel, logging_config=logs.config(loglevel)).execute_from_commandline()
     return 0
 
 

@@ -21,6 +21,7 @@ import fnmatch
 import hashlib
 import hmac
 import logging
+import logging.config
 import signal
 import time
 from typing import Any
@@ -31,6 +32,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from . import logs
 from .config import GatewayClient, Settings
 from .events import parse
 from .exceptions import InvalidEvent
@@ -205,7 +207,7 @@ def _problem(status: int, detail: str, *, headers: dict[str, str] | None = None)
 
 def serve(settings: Settings) -> int:
     """Run the gateway until interrupted."""
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+    logging.config.dictConfig(logs.config("info"))
 
     async def run() -> None:
         stopping = asyncio.Event()

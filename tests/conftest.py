@@ -60,7 +60,8 @@ def worker_factory(tmp_path: Path, topics: Topics, run_id: str):
     """Start `carewatch worker` processes on this test's topics; all are stopped after the test."""
     started: list[WorkerProcess] = []
 
-    def start(*, name: str = "w0", config: dict | None = None, data_dir: Path | None = None) -> WorkerProcess:
+    def start(*, name: str = "w0", config: dict | None = None, data_dir: Path | None = None,
+              args: tuple[str, ...] = ()) -> WorkerProcess:
         worker = WorkerProcess(
             root=ROOT,
             workdir=tmp_path / name,
@@ -70,6 +71,7 @@ def worker_factory(tmp_path: Path, topics: Topics, run_id: str):
             port=free_port(),
             extra=config or {},
             data_dir=data_dir,
+            args=args,
         )
         worker.start()
         started.append(worker)

@@ -50,7 +50,8 @@ class Service:
 
     command: str = ""
 
-    def __init__(self, *, root: Path, workdir: Path, config: dict) -> None:
+    def __init__(self, *, root: Path, workdir: Path, config: dict, args: tuple[str, ...] = ()) -> None:
+        self.args = args
         self.root = root
         self.workdir = workdir
         self.config = config
@@ -64,7 +65,7 @@ class Service:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CAREWATCH_")}
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", self.command, "--config", str(path)],
+            [sys.executable, "-m", "streams.cli", self.command, "--config", str(path), *self.args],
             cwd=self.root, stdout=self._log, stderr=subprocess.STDOUT, env=env,
         )
         self.wait_ready()
@@ -97,7 +98,7 @@ class WorkerProcess(Service):
     command = "worker"
 
     def __init__(self, *, root: Path, workdir: Path, bootstrap: str, prefix: str, app_id: str, port: int,
-                 extra: dict, data_dir: Path | None = None) -> None:
+                 extra: dict, data_dir: Path | None = None, args: tuple[str, ...] = ()) -> None:
         config: dict[str, Any] = {
             "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix},
             # short session: a killed member leaves the group in seconds, not half a minute
@@ -110,7 +111,7 @@ class WorkerProcess(Service):
                 config.setdefault(section, {}).update(values)
             else:
                 config[section] = values
-        super().__init__(root=root, workdir=workdir, config=config)
+        super().__init__(root=root, workdir=workdir, config=config, args=args)
         self.url = f"http://127.0.0.1:{port}"
 
     def wait_ready(self) -> None:
