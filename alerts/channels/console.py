@@ -1,14 +1,16 @@
-"""The console channel, for the demo: one line per alert on standard output, no event text."""
+"""The console channel, for the demo: one log line per alert (the process's log, JSON lines), no event text."""
 
 from __future__ import annotations
 
-import sys
+import logging
 
 from pydantic import BaseModel, ConfigDict
 
 from .summary import headline
 
 __all__ = ["Config", "ConsoleChannel"]
+
+log = logging.getLogger("carewatch.console")
 
 TYPE = "console"
 
@@ -25,8 +27,8 @@ class ConsoleChannel:
 
     async def send(self, notice) -> None:
         for alert in notice.alerts:
-            print(f"[carewatch {notice.kind}] {headline(alert)} · ack: {alert['links']['ack']}", file=sys.stdout,
-                  flush=True)
+            log.warning("[%s] %s · %s · ack: %s", notice.kind, headline(alert), alert["alert_id"],
+                        alert["links"]["ack"])
 
     async def close(self) -> None:
         return None

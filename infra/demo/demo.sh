@@ -40,8 +40,15 @@ start() {
 Where to look:
   metrics     http://127.0.0.1:$port/metrics   (carewatch_ingest_events_total by type and outcome)
   health      http://127.0.0.1:$port/healthz and /readyz
-  worker log  $state/worker.log
-  topics      carewatch.events, carewatch.events.dlq, carewatch.risk on localhost:9092
+  alerts      printed by the console channel in $state/worker.log (JSON lines)
+  ack API     curl -X POST -H 'Authorization: Bearer demo-north-token' \
+                http://127.0.0.1:$port/v1/alerts/<alert_id>/ack     (ids: carewatch.alerts, the log)
+  silences    http://127.0.0.1:$port/v1/silences   (same token)
+  topics      carewatch.events, .dlq, .risk, .alerts, .alerts.commands, .alerts.dlq, .silences, carewatch.audit
+  dashboards  with a Docker engine: docker compose up --build, then Grafana at http://localhost:3000
+              (admin/admin; "carewatch / Pipeline health" and "carewatch / Care overview"), or push them to
+              your Grafana: .venv/bin/carewatch grafana push --url URL --token-env GRAFANA_TOKEN
+  Prometheus  infra/prometheus/prometheus.yml scrapes this worker: prometheus --config.file=infra/prometheus/prometheus.yml
 Run it again: every event is now a duplicate (the dedupe window is 24 h).
 Stop everything with: make down
 EOM
