@@ -204,7 +204,10 @@ def _topics(settings: config.Settings) -> int:
     created = set(ensure(settings))
     for spec in specs(settings):
         state = "created" if spec.name in created else "exists, settings applied"
-        print(f"{spec.name}: {spec.partitions} partitions, retention {int(spec.config['retention.ms']) // 3_600_000} h ({state})")
+        retention = int(spec.config.get("retention.ms", -1))
+        kept = "compacted" if spec.config.get("cleanup.policy") == "compact" else (
+            "kept for ever" if retention < 0 else f"retention {retention // 3_600_000} h")
+        print(f"{spec.name}: {spec.partitions} partitions, {kept} ({state})")
     return 0
 
 
