@@ -64,6 +64,7 @@ def create_worker(settings: Settings, *, registry: CollectorRegistry | None = No
         topic_replication_factor=settings.topics.replication_factor,
         table_standby_replicas=settings.worker.standby_replicas,
         producer_acks=-1,
+        producer_linger=settings.worker.producer_linger,
         broker_session_timeout=settings.worker.session_timeout,
         broker_heartbeat_interval=settings.worker.heartbeat_interval,
         consumer_auto_offset_reset="earliest",

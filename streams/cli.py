@@ -101,7 +101,12 @@ def _worker(settings: config.Settings, loglevel: str) -> int:
     from .app import create_worker
 
     worker = create_worker(settings)
-    faust.Worker(worker.app, loglevel=loglevel, logging_config=logs.config(loglevel)).execute_from_commandline()
+    runner = faust.Worker(worker.app, loglevel=loglevel, logging_config=logs.config(loglevel))
+    # faust's terminal spinner sets the root logger to DEBUG so that every debug line moves it: every
+    # library's debug records were then built and thrown away (about a tenth of the worker's time),
+    # and its escape codes broke the JSON log lines. Logs are for machines here: no spinner.
+    runner.spinner = None
+    runner.execute_from_commandline()
     return 0
 
 

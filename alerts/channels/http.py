@@ -8,10 +8,11 @@ import time
 from collections.abc import Mapping
 
 import aiohttp
+import orjson
 
 from ..exceptions import RateLimited, Rejected, TimedOut, Unavailable
 
-__all__ = ["Poster", "retry_after"]
+__all__ = ["JsonChannel", "Poster", "retry_after"]
 
 
 def retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -60,3 +61,23 @@ class Poster:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+class JsonChannel:
+    """A channel that POSTs one JSON body per notice to `config.url`: Slack, Teams, PagerDuty."""
+
+    per_alert = False
+
+    def __init__(self, *, name: str, config) -> None:
+        self.name = name
+        self.config = config
+        self._poster = Poster(channel=name, timeout=config.timeout)
+
+    def body(self, notice) -> dict:
+        raise NotImplementedError
+
+    async def send(self, notice) -> None:
+        await self._poster.post(self.config.url, orjson.dumps(self.body(notice)), {"content-type": "application/json"})
+
+    async def close(self) -> None:
+        await self._poster.close()

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import os
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .http import Poster
+from .http import JsonChannel
 from .summary import headline
 
 __all__ = ["Config", "PagerDutyChannel", "event"]
@@ -61,21 +60,12 @@ def event(alert: dict, routing_key: str) -> dict:
     return body
 
 
-class PagerDutyChannel:
+class PagerDutyChannel(JsonChannel):
     per_alert = True
 
-    def __init__(self, *, name: str, config: Config) -> None:
-        self.name = name
-        self.config = config
-        self._poster = Poster(channel=name, timeout=config.timeout)
-
-    async def send(self, notice) -> None:
+    def body(self, notice) -> dict:
         (alert,) = notice.alerts
-        await self._poster.post(self.config.url, orjson.dumps(event(alert, self.config.key())),
-                                {"content-type": "application/json"})
-
-    async def close(self) -> None:
-        await self._poster.close()
+        return event(alert, self.config.key())
 
 
 def build(name: str, config: Config) -> PagerDutyChannel:

@@ -6,10 +6,9 @@ Slack answers 200 `ok`; 4xx bodies such as `invalid_payload` or
 
 from __future__ import annotations
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from .http import Poster
+from .http import JsonChannel
 from .summary import headline, lines, title
 
 __all__ = ["Config", "SlackChannel", "payload"]
@@ -44,19 +43,9 @@ def payload(notice) -> dict:
     return {"text": f"{title(alerts, notice.kind)}\n{text}", "blocks": blocks[:50]}
 
 
-class SlackChannel:
-    per_alert = False
-
-    def __init__(self, *, name: str, config: Config) -> None:
-        self.name = name
-        self.config = config
-        self._poster = Poster(channel=name, timeout=config.timeout)
-
-    async def send(self, notice) -> None:
-        await self._poster.post(self.config.url, orjson.dumps(payload(notice)), {"content-type": "application/json"})
-
-    async def close(self) -> None:
-        await self._poster.close()
+class SlackChannel(JsonChannel):
+    def body(self, notice) -> dict:
+        return payload(notice)
 
 
 def build(name: str, config: Config) -> SlackChannel:

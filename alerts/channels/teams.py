@@ -8,10 +8,9 @@ answers 202.
 
 from __future__ import annotations
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from .http import Poster
+from .http import JsonChannel
 from .summary import headline, lines, title
 
 __all__ = ["Config", "TeamsChannel", "payload"]
@@ -47,19 +46,9 @@ def payload(notice) -> dict:
         "contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card(notice)}]}
 
 
-class TeamsChannel:
-    per_alert = False
-
-    def __init__(self, *, name: str, config: Config) -> None:
-        self.name = name
-        self.config = config
-        self._poster = Poster(channel=name, timeout=config.timeout)
-
-    async def send(self, notice) -> None:
-        await self._poster.post(self.config.url, orjson.dumps(payload(notice)), {"content-type": "application/json"})
-
-    async def close(self) -> None:
-        await self._poster.close()
+class TeamsChannel(JsonChannel):
+    def body(self, notice) -> dict:
+        return payload(notice)
 
 
 def build(name: str, config: Config) -> TeamsChannel:
