@@ -55,6 +55,8 @@ class WorkerSettings(_Section):
     standby_replicas: int = Field(default=0, ge=0)
     #: the most events handed to the pipeline (and the models) at once
     batch_max: int = Field(default=500, ge=1)
+    #: how long a batch waits for more events after its first: bigger batches, fewer model calls
+    batch_wait: Duration = Field(default=0.005, ge=0, le=1)
     #: how soon the group notices a worker that died (the broker allows 6 s to 5 min)
     session_timeout: Duration = 30
     heartbeat_interval: Duration = 3

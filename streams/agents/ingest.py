@@ -1,7 +1,7 @@
 """The ingest agent: every record of carewatch.events to exactly one outcome, in batches.
 
-Records are taken in batches (at most `worker.batch_max`, and no waiting:
-whatever has arrived when the queue runs dry) and handed to the one code path
+Records are taken in batches (at most `worker.batch_max` events, and at most
+`worker.batch_wait` after the first) and handed to the one code path
 (`Pipeline.handle_batch`), which scores each batch with one call per model.
 Then, in this order:
 
@@ -49,12 +49,22 @@ _ERROR_HEADERS = ("carewatch-error", "carewatch-error-code")
 class StagedStates:
     """The pipeline's StateStore for one batch: reads the table, holds writes until outputs are out."""
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, events: list) -> None:
         self._table = table
+        #: an event keyed by each subject: its partition is where the subject's state lives
+        self._by_key = {event.message.key: event for event in events}
         self.staged: dict[str, PersonState] = {}
 
     def get(self, subject: str) -> PersonState | None:
-        raw = self._table.get(subject.encode())
+        key = subject.encode()
+        event = self._by_key.get(key)
+        # With the subject's own event current, faust reads that one partition; with none (a record
+        # keyed otherwise), it looks the key up in every assigned partition.
+        token = _current_event.set(weakref.ref(event) if event is not None else None)
+        try:
+            raw = self._table.get(key)
+        finally:
+            _current_event.reset(token)
         return PersonState.loads(raw) if raw is not None else None
 
     def put(self, subject: str, state: PersonState) -> None:
@@ -67,8 +77,8 @@ def install(worker: Worker, progress: Progress) -> Any:
     @worker.app.agent(worker.events, name="carewatch.ingest")
     async def ingest(stream):
         # A reader task moves events from faust's stream (manual acks) into a queue of ours; the
-        # agent takes a batch from it: the first event waits, the rest is whatever has already
-        # arrived, up to batch_max. Never waiting on faust's stream while holding a partial batch
+        # agent takes a batch from it: the first event waits, the rest is what arrives within
+        # batch_wait, up to batch_max. Never waiting on faust's stream while holding a partial batch
         # matters: a rebalance can empty faust's queue under a waiting reader, and a batch held
         # back then stays unacknowledged for good. (faust's take_events() stalls that way.)
         manual = stream.noack()
@@ -83,8 +93,18 @@ def install(worker: Worker, progress: Progress) -> Any:
         try:
             while True:
                 batch = [await arrived.get()]
-                while len(batch) < settings.batch_max and not arrived.empty():
-                    batch.append(arrived.get_nowait())
+                deadline = time.monotonic() + settings.batch_wait
+                while len(batch) < settings.batch_max:
+                    if not arrived.empty():
+                        batch.append(arrived.get_nowait())
+                        continue
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    try:
+                        batch.append(await asyncio.wait_for(arrived.get(), left))
+                    except asyncio.TimeoutError:
+                        break
                 await _handle(worker, batch)
                 for done in batch:  # only now may faust commit past them
                     await manual.ack(done)
@@ -96,15 +116,9 @@ def install(worker: Worker, progress: Progress) -> Any:
 
 async def _handle(worker: Worker, events: list) -> None:
     pipeline, metrics = worker.pipeline, worker.metrics
-    states = StagedStates(worker.people)
+    states = StagedStates(worker.people, events)
     records = [(event.message.value or b"", _content_type(event.message.headers)) for event in events]
-    # No current event while reading state: faust then looks the key up in every assigned
-    # partition instead of only the partition of whichever event came last.
-    token = _current_event.set(None)
-    try:
-        results = pipeline.handle_batch(records, states=states, now=time.time())
-    finally:
-        _current_event.reset(token)
+    results = pipeline.handle_batch(records, states=states, now=time.time())
     pending = []
     last_event_of: dict[str, Any] = {}
     now = time.time()
