@@ -62,7 +62,7 @@ class WorkerSettings(_Section):
     heartbeat_interval: Duration = 3
     #: how long a fetch may wait at the broker for new records; faust fixes it at 1.5 s, which
     #: holds back records of a busy partition behind a long poll on quiet ones (see the README)
-    fetch_max_wait: Duration = Field(default=0.01, gt=0, le=1.5)
+    fetch_max_wait: Duration = Field(default=0.025, gt=0, le=1.5)
     #: how long the producer waits to fill a batch: a few ms turns a produce request per record into one per batch
     producer_linger: Duration = Field(default=0.005, ge=0, le=0.1)
     #: records waiting on a held partition and none read for this long is a stall (see streams/agents/watchdog.py)
