@@ -102,8 +102,9 @@ class WorkerProcess(Service):
         config: dict[str, Any] = {
             "kafka": {"bootstrap_servers": bootstrap, "topic_prefix": prefix},
             # short session: a killed member leaves the group in seconds, not half a minute
+            # a stalled worker is nudged within seconds (streams/agents/watchdog.py), as in production after 60 s
             "worker": {"app_id": app_id, "data_dir": str(data_dir or workdir / "data"), "session_timeout": 6,
-                       "heartbeat_interval": 1},
+                       "heartbeat_interval": 1, "stall_timeout": 5},
             "web": {"port": port},
         }
         for section, values in extra.items():

@@ -108,6 +108,7 @@ def install(worker: Worker, progress: Progress) -> Any:
                 await _handle(worker, batch)
                 for done in batch:  # only now may faust commit past them
                     await manual.ack(done)
+                progress.on_handled()
         finally:
             reader.cancel()
 

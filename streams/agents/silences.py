@@ -74,7 +74,8 @@ class Silences:
         sent = await self.worker.silences.send(key=silence.id.encode(), value=orjson.dumps(silence.to_dict()),
                                                force=True)
         offset = (await sent).offset
-        await send_all([{"topic": self.worker.audit, "key": None, "value": orjson.dumps({
+        # keyed by team: one team's silence changes land on one partition, in order
+        await send_all([{"topic": self.worker.audit, "key": silence.care_team.encode(), "value": orjson.dumps({
             "at": time.time(), "action": action, "by": who, "silence": silence.id, "care_team": silence.care_team,
             "subject": silence.subject, "until": silence.until})}])
         deadline = time.monotonic() + 10

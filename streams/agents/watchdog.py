@@ -40,8 +40,12 @@ class Progress:
         self.read[partition] = offset + 1
         self._reads += 1
 
+    def on_handled(self) -> None:
+        """A batch went through: a busy agent with a full queue is slow, not stalled."""
+        self._reads += 1
+
     def stalled(self, *, now: float, ends: dict[int, int], committed: dict[int, int]) -> set[int]:
-        """Partitions whose records wait while nothing has been read for `stall_timeout`."""
+        """Partitions whose records wait while nothing has been read or handled for `stall_timeout`."""
         waiting = {p for p, end in ends.items() if end > max(self.read.get(p, 0), committed.get(p, 0))}
         if self._reads != self._seen_reads or not waiting:
             self._seen_reads, self._since = self._reads, now

@@ -118,8 +118,12 @@ def test_an_outage_and_a_crash_mid_delivery_lose_nothing_and_every_repeat_keeps_
     subjects = [f"p-out{i:02d}" for i in range(3)]
     for subject in subjects:
         crisis(topics, subject, f"{subject}-phq")
-    wait_for(lambda: len({r.headers["webhook-id"] for r in hook.received(503)}) == 3, timeout=60,
-             what="every alert to be tried against the failing endpoint")
+    try:
+        wait_for(lambda: len({r.headers["webhook-id"] for r in hook.received(503)}) == 3, timeout=60,
+                 what="every alert to be tried against the failing endpoint")
+    except AssertionError as exc:  # say how far it got
+        tried = {r.headers["webhook-id"] for r in hook.received(503)}
+        raise AssertionError(f"{exc}; tried {len(tried)}; worker outcomes {first.outcomes()}") from None
     time.sleep(10)  # the outage goes on: 503 for a while, with the worker retrying
     first.kill()  # mid-delivery: nothing was taken yet
     hook.stop()  # then the endpoint refuses connections

@@ -35,3 +35,14 @@ def test_waiting_behind_a_committed_offset_counts_when_nothing_was_read_since_as
     progress = Progress(stall_timeout=10)
     assert progress.stalled(now=0, ends={7: 30}, committed={7: 20}) == set()
     assert progress.stalled(now=10, ends={7: 30}, committed={7: 20}) == {7}
+
+
+def test_a_busy_agent_that_handles_batches_is_not_stalled_while_its_reader_waits():
+    progress = Progress(stall_timeout=10)
+    ends = {0: 5000}
+    progress.on_read(0, 1999)  # the reader's queue is full: it reads nothing more for a while
+    assert progress.stalled(now=0, ends=ends, committed={}) == set()
+    for now in (5, 10, 15, 20):
+        progress.on_handled()
+        assert progress.stalled(now=now, ends=ends, committed={}) == set()
+    assert progress.stalled(now=30, ends=ends, committed={}) == {0}
