@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, disable_cr
 from .config import Settings
 from .metrics import IngestMetrics
 from .pipeline import Pipeline
-from .topics import ALERTS, ALERTS_DLQ, AUDIT, COMMANDS, DLQ, EVENTS, RISK, SILENCES, name
+from .topics import ALERTS, ALERTS_DLQ, AUDIT, COMMANDS, DLQ, EVENTS, RISK, SILENCES, TABLES, name
 
 __all__ = ["Worker", "create_worker", "readiness"]
 
@@ -87,7 +87,7 @@ def create_worker(settings: Settings, *, registry: CollectorRegistry | None = No
         risk=app.topic(name(settings, RISK), partitions=partitions, **raw),
         alerts=app.topic(name(settings, ALERTS), partitions=partitions, **raw),
         people=app.Table(
-            "people",
+            TABLES[0],
             partitions=partitions,
             key_type=bytes,
             value_type=bytes,
@@ -98,7 +98,7 @@ def create_worker(settings: Settings, *, registry: CollectorRegistry | None = No
         alerts_dlq=app.topic(name(settings, ALERTS_DLQ), partitions=partitions, **raw),
         silences=app.topic(name(settings, SILENCES), partitions=1, **raw),
         books=app.Table(
-            "alert-books",
+            TABLES[1],
             partitions=partitions,
             key_type=bytes,
             value_type=bytes,

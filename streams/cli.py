@@ -100,6 +100,9 @@ def _worker(settings: config.Settings, loglevel: str) -> int:
     from . import logs
     from .app import create_worker
 
+    from .topics import ensure
+
+    ensure(settings)  # every topic, the tables' changelogs included, exists before faust assigns partitions
     worker = create_worker(settings)
     runner = faust.Worker(worker.app, loglevel=loglevel, logging_config=logs.config(loglevel))
     # faust's terminal spinner sets the root logger to DEBUG so that every debug line moves it: every

@@ -15,8 +15,8 @@ from kafka.errors import TopicAlreadyExistsError
 
 from .config import Settings
 
-__all__ = ["ALERTS", "ALERTS_DLQ", "AUDIT", "COMMANDS", "DLQ", "EVENTS", "RISK", "SILENCES", "TopicSpec", "ensure",
-           "name", "specs"]
+__all__ = ["ALERTS", "ALERTS_DLQ", "AUDIT", "COMMANDS", "DLQ", "EVENTS", "RISK", "SILENCES", "TABLES", "TopicSpec",
+           "ensure", "name", "specs"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,10 @@ ALERTS_DLQ = "carewatch.alerts.dlq"
 SILENCES = "carewatch.silences"
 #: the append-only audit trail: every alert decision, delivery attempt and human action
 AUDIT = "carewatch.audit"
+
+
+#: the worker's tables; faust names their changelog topics `<worker.app_id>-<table>-changelog`
+TABLES = ("people", "alert-books")
 
 
 def name(settings: Settings, topic: str) -> str:
@@ -61,6 +65,11 @@ def specs(settings: Settings) -> list[TopicSpec]:
         TopicSpec(name(settings, SILENCES), 1, {"cleanup.policy": "compact"}),
         TopicSpec(name(settings, AUDIT), t.events_partitions,
                   {"cleanup.policy": "delete", "retention.ms": str(int(t.audit_retention * 1000) or -1)}),
+        # Created here, before the worker starts, not by faust at start: faust's own creation raced its
+        # first assignment, and a table whose changelog was missing then failed every write
+        # (PartitionsMismatch) until a restart.
+        *(TopicSpec(f"{settings.worker.app_id}-{table}-changelog", t.events_partitions, {"cleanup.policy": "compact"})
+          for table in TABLES),
     ]
 
 

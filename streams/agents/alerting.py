@@ -23,6 +23,7 @@ alerts) from the table and submits everything pending again.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 import uuid
@@ -311,6 +312,28 @@ class Alerting:
         return view.json({"error": reason}, status=code)
 
 
+#: errors that mean the record itself is wrong: it goes to carewatch.alerts.dlq with the error
+_BAD_RECORD = (ValueError, KeyError, TypeError)
+_BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+async def _handle_until_done(alerting: Alerting, message: Any) -> None:
+    """Apply a record; anything but a bad record is retried, holding the partition: an alert is never dropped."""
+    for attempt in itertools.count():
+        try:
+            return await alerting.handle(message)
+        except asyncio.CancelledError:
+            raise
+        except _BAD_RECORD:
+            raise
+        except Exception as exc:
+            alerting.metrics.errors.inc()
+            delay = _BACKOFF[min(attempt, len(_BACKOFF) - 1)]
+            log.error("alerting record on %s failed (%s); retrying in %.1f s", message.topic, type(exc).__name__,
+                      delay)
+            await asyncio.sleep(delay)
+
+
 def install(worker: Worker) -> Alerting:
     app = worker.app
     alerting = Alerting(worker=worker)
@@ -323,10 +346,10 @@ def install(worker: Worker) -> Alerting:
         try:
             async for event in stream.events():
                 try:
-                    await alerting.handle(event.message)
+                    await _handle_until_done(alerting, event.message)
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # faust would ack it anyway: keep the record, with the error, instead
+                except _BAD_RECORD as exc:  # faust would ack it anyway: keep the record, with the error, instead
                     alerting.metrics.errors.inc()
                     log.error("alerting record on %s could not be handled: %s", event.message.topic,
                               type(exc).__name__)
@@ -334,7 +357,7 @@ def install(worker: Worker) -> Alerting:
                                      "value": event.message.value, "headers": [
                                          ("carewatch-error", f"{type(exc).__name__}: {exc}"[:200].encode("ascii",
                                                                                                           "replace")),
-                                         ("carewatch-error-code", b"unhandled")]}])
+                                         ("carewatch-error-code", b"bad_record")]}])
         finally:
             await alerting.outbox.stop()
 
