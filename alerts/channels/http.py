@@ -9,10 +9,11 @@ from collections.abc import Mapping
 
 import aiohttp
 import orjson
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..exceptions import RateLimited, Rejected, TimedOut, Unavailable
 
-__all__ = ["JsonChannel", "Poster", "retry_after"]
+__all__ = ["JsonChannel", "Poster", "UrlConfig", "retry_after"]
 
 
 def retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -61,6 +62,14 @@ class Poster:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+class UrlConfig(BaseModel):
+    """A channel that needs only its endpoint (Slack and Teams incoming webhooks)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    url: str = Field(pattern=r"^https?://")
+    timeout: float = Field(default=10.0, gt=0)
 
 
 class JsonChannel:

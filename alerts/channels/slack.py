@@ -6,9 +6,7 @@ Slack answers 200 `ok`; 4xx bodies such as `invalid_payload` or
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from .http import JsonChannel
+from .http import JsonChannel, UrlConfig
 from .summary import headline, lines, title
 
 __all__ = ["Config", "SlackChannel", "payload"]
@@ -17,10 +15,8 @@ TYPE = "slack"
 _EMOJI = {"critical": ":rotating_light:", "urgent": ":warning:", "watch": ":eyes:"}
 
 
-class Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    url: str = Field(pattern=r"^https?://")
-    timeout: float = Field(default=10.0, gt=0)
+class Config(UrlConfig):
+    pass
 
 
 def payload(notice) -> dict:

@@ -8,9 +8,7 @@ answers 202.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from .http import JsonChannel
+from .http import JsonChannel, UrlConfig
 from .summary import headline, lines, title
 
 __all__ = ["Config", "TeamsChannel", "payload"]
@@ -19,10 +17,8 @@ TYPE = "teams"
 _COLOR = {"critical": "Attention", "urgent": "Warning", "watch": "Accent"}
 
 
-class Config(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    url: str = Field(pattern=r"^https?://")
-    timeout: float = Field(default=10.0, gt=0)
+class Config(UrlConfig):
+    pass
 
 
 def card(notice) -> dict:

@@ -239,6 +239,8 @@ class Alerting:
 
     async def act(self, view: View, request: Any, alert_id: str, action: str) -> Any:
         principal = self.tokens.authenticate(request.headers.get("Authorization"))
+        if principal is None:  # token checks come first (CONTRACT §3), before the body is even read
+            return self._refuse(view, 401, action, alert_id, None, "a valid bearer token is required")
         note = None
         body = await request.read()
         if body:
@@ -250,8 +252,6 @@ class Alerting:
             except ValueError:
                 return self._refuse(view, 400, action, alert_id, principal, "body: expected a JSON object with an "
                                     "optional string 'note'")
-        if principal is None:
-            return self._refuse(view, 401, action, alert_id, None, "a valid bearer token is required")
         subject = self.index.get(alert_id)
         case = None
         if subject is not None and action in ACTIONS:

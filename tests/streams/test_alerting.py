@@ -76,6 +76,7 @@ def test_an_alert_is_delivered_escalated_until_acknowledged_and_every_step_is_au
     assert reminder.json()["status"] == "firing" and signed(reminder)
 
     assert act(worker, aid, "ack", None).status_code == 401
+    assert httpx.post(f"{worker.url}/v1/alerts/{aid}/ack", content=b"{not json", timeout=15).status_code == 401
     assert act(worker, aid, "ack", "not-a-token").status_code == 401
     assert act(worker, "al-" + "0" * 40, "ack", "north-token").status_code == 404
     assert act(worker, aid, "ack", "south-token").status_code == 403
