@@ -43,6 +43,10 @@ class Tokens:
             self._hashes += [(bytes.fromhex(m.token_sha256), Principal(name, member))
                              for member, m in team.members.items()]
 
+    def knows(self, principal: Principal) -> bool:
+        """Whether the configuration still has this team or member (a session outlives no removal)."""
+        return any(known == principal for _, known in self._hashes)
+
     def authenticate(self, authorization: str | None) -> Principal | None:
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():

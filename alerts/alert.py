@@ -49,6 +49,8 @@ class Alert:
     model_versions: dict[str, str] = field(default_factory=dict)
     status: str = "firing"
     ack_url: str = ""
+    #: the alert's page in the care-team console, which every channel message links to
+    page_url: str = ""
 
     def with_status(self, status: str) -> "Alert":
         return replace(self, status=status)
@@ -65,5 +67,5 @@ class Alert:
             "risk_score": round(float(self.risk_score), 4),
             "evidence": list(self.evidence),
             "model_versions": dict(self.model_versions),
-            "links": {"ack": self.ack_url},
+            "links": {"ack": self.ack_url, **({"page": self.page_url} if self.page_url else {})},
         }

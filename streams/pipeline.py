@@ -308,6 +308,7 @@ class Pipeline:
             evidence=(event.id,),
             model_versions=versions,
             ack_url=f"{self._settings.public_url}/v1/alerts/{identifier}/ack",
+            page_url=f"{self._settings.public_url}/console/alerts/{identifier}",
         )
 
 

@@ -6,7 +6,7 @@ import logging
 
 from pydantic import BaseModel, ConfigDict
 
-from .summary import headline
+from .summary import headline, page
 
 __all__ = ["Config", "ConsoleChannel"]
 
@@ -27,8 +27,8 @@ class ConsoleChannel:
 
     async def send(self, notice) -> None:
         for alert in notice.alerts:
-            log.warning("[%s] %s · %s · ack: %s", notice.kind, headline(alert), alert["alert_id"],
-                        alert["links"]["ack"])
+            log.warning("[%s] %s · %s · open: %s", notice.kind, headline(alert), alert["alert_id"],
+                        page(alert))
 
     async def close(self) -> None:
         return None

@@ -12,7 +12,7 @@ import os
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .http import JsonChannel
-from .summary import headline
+from .summary import headline, page
 
 __all__ = ["Config", "PagerDutyChannel", "event"]
 
@@ -56,7 +56,7 @@ def event(alert: dict, routing_key: str) -> dict:
             "class": alert["reasons"][0]["code"] if alert["reasons"] else "risk",
             "custom_details": alert,
         }
-        body["links"] = [{"href": alert["links"]["ack"], "text": "Acknowledge in carewatch"}]
+        body["links"] = [{"href": page(alert), "text": "Open in carewatch"}]
     return body
 
 

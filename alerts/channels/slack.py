@@ -7,7 +7,7 @@ Slack answers 200 `ok`; 4xx bodies such as `invalid_payload` or
 from __future__ import annotations
 
 from .http import JsonChannel, UrlConfig
-from .summary import headline, lines, title
+from .summary import headline, lines, page, title
 
 __all__ = ["Config", "SlackChannel", "payload"]
 
@@ -32,8 +32,8 @@ def payload(notice) -> dict:
         })
         if alert["status"] != "resolved":
             blocks.append({"type": "actions", "elements": [{
-                "type": "button", "text": {"type": "plain_text", "text": "Acknowledge"},
-                "url": alert["links"]["ack"], "action_id": f"ack-{alert['alert_id']}"[:255],
+                "type": "button", "text": {"type": "plain_text", "text": "Open in carewatch"},
+                "url": page(alert), "action_id": f"ack-{alert['alert_id']}"[:255],
             }]})
     text = "\n".join(headline(alert) for alert in alerts)
     return {"text": f"{title(alerts, notice.kind)}\n{text}", "blocks": blocks[:50]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SEVERITY_WORDS", "headline", "lines", "title"]
+__all__ = ["SEVERITY_WORDS", "headline", "lines", "page", "title"]
 
 SEVERITY_WORDS = {
     "critical": "possible imminent risk: act now",
@@ -18,6 +18,11 @@ def headline(alert: dict[str, Any]) -> str:
     status = "" if alert["status"] == "firing" else f" [{alert['status']}]"
     reasons = "; ".join(reason["detail"] for reason in alert["reasons"]) or "no reason given"
     return f"{alert['severity'].upper()}{status} {alert['subject']} ({alert['care_team']}): {reasons}"
+
+
+def page(alert: dict[str, Any]) -> str:
+    """Where a person opens the alert: its console page (the ack endpoint for alerts made before there was one)."""
+    return alert["links"].get("page") or alert["links"]["ack"]
 
 
 def title(alerts: tuple[dict[str, Any], ...], kind: str) -> str:
@@ -39,5 +44,5 @@ def lines(alert: dict[str, Any]) -> list[tuple[str, str]]:
         ("Reasons", "; ".join(f"{r['code']}: {r['detail']}" for r in alert["reasons"])),
         ("Risk score", f"{alert['risk_score']:.2f}"),
         ("Alert id", alert["alert_id"]),
-        ("Acknowledge", alert["links"]["ack"]),
+        ("Open in carewatch", page(alert)),
     ]

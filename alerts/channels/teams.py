@@ -9,7 +9,7 @@ answers 202.
 from __future__ import annotations
 
 from .http import JsonChannel, UrlConfig
-from .summary import headline, lines, title
+from .summary import headline, lines, page, title
 
 __all__ = ["Config", "TeamsChannel", "payload"]
 
@@ -29,10 +29,10 @@ def card(notice) -> dict:
         body.append({"type": "TextBlock", "text": headline(alert), "wrap": True,
                      "color": _COLOR.get(alert["severity"], "Default"), "weight": "Bolder"})
         body.append({"type": "FactSet", "facts": [{"title": label, "value": value} for label, value in lines(alert)
-                                                 if label != "Acknowledge"]})
+                                                 if label != "Open in carewatch"]})
         if alert["status"] != "resolved":
-            actions.append({"type": "Action.OpenUrl", "title": f"Acknowledge {alert['subject']}",
-                            "url": alert["links"]["ack"]})
+            actions.append({"type": "Action.OpenUrl", "title": f"Open {alert['subject']} in carewatch",
+                            "url": page(alert)})
     return {"$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard",
             "version": "1.4", "body": body, "actions": actions}
 

@@ -69,7 +69,8 @@ def alert(**overrides) -> dict:
         "risk_score": 0.91,
         "evidence": ["evt-1"],
         "model_versions": {"text": "text-risk@1"},
-        "links": {"ack": "http://127.0.0.1:6066/v1/alerts/al-0123456789abcdef0123456789abcdef01234567/ack"},
+        "links": {"ack": "http://127.0.0.1:6066/v1/alerts/al-0123456789abcdef0123456789abcdef01234567/ack",
+                  "page": "http://127.0.0.1:6066/console/alerts/al-0123456789abcdef0123456789abcdef01234567"},
     }
     return base | overrides
 

@@ -58,7 +58,7 @@ async def test_one_plain_text_message_to_every_recipient_with_the_facts_and_the_
     assert mail["Subject"] == "carewatch critical alert: p-7f3a9c (team-north)"
     body = mail.get_content()
     assert "Subject: p-7f3a9c" in body and "Care team: team-north" in body
-    assert f"Acknowledge: {alert()['links']['ack']}" in body
+    assert f"Open in carewatch: {alert()['links']['page']}" in body
     assert "Reasons: cssrs_q5_positive: C-SSRS screener item 5 answered yes" in body
 
 

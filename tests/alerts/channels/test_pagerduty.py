@@ -29,7 +29,7 @@ async def test_trigger_then_acknowledge_then_resolve_share_the_dedup_key(receive
     assert payload["timestamp"] == "2026-11-27T09:30:00Z" and payload["group"] == "team-north"
     assert payload["class"] == "cssrs_q5_positive"
     assert payload["custom_details"] == alert()
-    assert trigger["links"] == [{"href": alert()["links"]["ack"], "text": "Acknowledge in carewatch"}]
+    assert trigger["links"] == [{"href": alert()["links"]["page"], "text": "Open in carewatch"}]
     assert ack == {"routing_key": KEY, "event_action": "acknowledge", "dedup_key": alert()["alert_id"]}
     assert resolve == {"routing_key": KEY, "event_action": "resolve", "dedup_key": alert()["alert_id"]}
 

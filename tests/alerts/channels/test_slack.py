@@ -22,7 +22,7 @@ async def test_block_kit_with_a_text_fallback_and_the_ack_link(receiver):
     assert body["blocks"][0] == {"type": "header", "text": {"type": "plain_text",
                                                             "text": "carewatch critical alert: p-7f3a9c (team-north)"}}
     (button,) = body["blocks"][2]["elements"]
-    assert button["url"] == alert()["links"]["ack"]
+    assert button["url"] == alert()["links"]["page"]
     assert all(block["type"] in {"header", "section", "actions"} for block in body["blocks"])
 
 

@@ -21,7 +21,8 @@ async def test_one_adaptive_card_attachment_with_facts_and_an_ack_action(receive
     assert card["type"] == "AdaptiveCard" and card["version"] == "1.4"
     facts = {f["title"]: f["value"] for f in card["body"][2]["facts"]}
     assert facts["Subject"] == "p-7f3a9c" and facts["Status"] == "firing" and facts["Care team"] == "team-north"
-    assert card["actions"] == [{"type": "Action.OpenUrl", "title": "Acknowledge p-7f3a9c", "url": alert()["links"]["ack"]}]
+    assert card["actions"] == [{"type": "Action.OpenUrl", "title": "Open p-7f3a9c in carewatch",
+                                "url": alert()["links"]["page"]}]
 
 
 async def test_a_resolved_update_offers_no_ack(receiver):
