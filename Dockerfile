@@ -8,6 +8,7 @@ COPY pyproject.toml requirements.lock README.md ./
 COPY streams ./streams
 COPY models ./models
 COPY alerts ./alerts
+COPY console ./console
 RUN pip install --no-cache-dir -c requirements.lock '.[grafana]'
 COPY infra/carewatch.yaml /etc/carewatch/carewatch.yaml
 

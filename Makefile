@@ -10,7 +10,7 @@ VENV_STAMP := $(VENV)/.installed
 JARS_STAMP := infra/kafka/target/lib/.resolved
 CONFIG ?= infra/carewatch.yaml
 
-.PHONY: help setup prometheus up down run test bench clean
+.PHONY: help setup prometheus chromium up down run test bench clean
 
 help:
 	@echo "make run    set up, start Kafka and a worker, publish a demo stream, show what happened"
@@ -32,12 +32,21 @@ $(JARS_STAMP): infra/kafka/pom.xml
 # Prometheus and promtool from Debian's package: the rules' tests and the live dashboard check need them.
 PROMTOOL := $(shell command -v promtool 2>/dev/null)
 
-setup: $(VENV_STAMP) $(JARS_STAMP) prometheus
+setup: $(VENV_STAMP) $(JARS_STAMP) prometheus chromium
 
 prometheus:
 ifeq ($(PROMTOOL),)
 	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; \
 	else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus; fi
+endif
+
+# Chromium from Debian's package: the console's browser tests drive it through Playwright (no browser download).
+CHROMIUM := $(shell command -v chromium 2>/dev/null)
+
+chromium:
+ifeq ($(CHROMIUM),)
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi
 endif
 
 up: setup

@@ -110,13 +110,13 @@ def create_worker(settings: Settings, *, registry: CollectorRegistry | None = No
     worker.pipeline.scorer.observe = worker.metrics.observe_scoring
     for table in (worker.people, worker.books):
         table.key_serializer = table.value_serializer = "raw"
-    from .agents import alerting, ingest, silences, watchdog
+    from .agents import alerting, console, ingest, silences, watchdog
 
     progress = watchdog.Progress(stall_timeout=settings.worker.stall_timeout)
     ingest.install(worker, progress)
     watchdog.install(worker, progress)
     worker.alerting = alerting.install(worker)
-    silences.install(worker, worker.alerting)
+    console.install(worker, worker.alerting, silences.install(worker, worker.alerting))
     _tune_fetch_wait(worker)
     _install_views(worker)
     return worker

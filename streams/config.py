@@ -75,6 +75,21 @@ class WebSettings(_Section):
     public_url: str | None = None
 
 
+class ConsoleSettings(_Section):
+    """The care-team console: pages on the worker's web server (console/, streams/agents/console.py)."""
+
+    enabled: bool = True
+    #: the environment variable holding the key that signs session cookies (16 bytes or more). Unset, each
+    #: start makes a random key: sign-ins end at a restart, and a session works only on the worker that made it.
+    session_secret_env: str = Field(default="CAREWATCH_CONSOLE_SECRET", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    session_ttl: Duration = Field(default=12 * 3600, gt=0)
+    #: risk records read back from the person's partition of carewatch.risk for the trend on the alert page
+    trend_window: int = Field(default=5_000, ge=10)
+    trend_points: int = Field(default=60, ge=2)
+    #: audit records read back from each partition for the audit view
+    audit_window: int = Field(default=2_000, ge=10)
+
+
 class IngestSettings(_Section):
     dedupe_window: Duration = 86400
     consent_required: bool = True
@@ -147,6 +162,7 @@ class Settings(AlertingConfig):
     topics: TopicsSettings = TopicsSettings()
     worker: WorkerSettings = WorkerSettings()
     web: WebSettings = WebSettings()
+    console: ConsoleSettings = ConsoleSettings()
     ingest: IngestSettings = IngestSettings()
     gateway: GatewaySettings = GatewaySettings()
     detection: DetectionSettings = DetectionSettings()

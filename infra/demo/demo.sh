@@ -40,6 +40,7 @@ start() {
 Where to look:
   metrics     http://127.0.0.1:$port/metrics   (carewatch_ingest_events_total by type and outcome)
   health      http://127.0.0.1:$port/healthz and /readyz
+  console     http://127.0.0.1:$port/console/   (sign in with the demo token demo-north-token)
   alerts      printed by the console channel in $state/worker.log (JSON lines)
   ack API     curl -X POST -H 'Authorization: Bearer demo-north-token' \
                 http://127.0.0.1:$port/v1/alerts/<alert_id>/ack     (ids: carewatch.alerts, the log)

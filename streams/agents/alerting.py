@@ -43,6 +43,7 @@ from alerts.escalation import DEADLINES
 from alerts.exceptions import DeliveryError
 from alerts.metrics import AlertingMetrics
 from alerts.outbox import Outbox
+from alerts.routing import UNASSIGNED
 from alerts.silences import from_config
 
 from .produce import send_all
@@ -82,6 +83,8 @@ class Alerting:
         self.firing: dict[str, list[tuple[str, float]]] = {}  # subject -> (severity, raised) of those alerts
         self.ticking: set[str] = set()
         self.waiting: dict[str, asyncio.Future] = {}
+        #: queues of the console's live pages: each gets the care teams whose alerts changed
+        self.watchers: set[asyncio.Queue] = set()
         self._scanned: frozenset | None = None
 
     # -- the agent ------------------------------------------------------------------------------
@@ -117,10 +120,17 @@ class Alerting:
         self.worker.books[key] = book.dumps()
         self._track(subject, book)
         await self._audit(effects.audit)
+        self._tell_watchers(book)
         for send in effects.sends:
             self.outbox.submit(send)
         if answered is not None and (future := self.waiting.get(command.get("id", ""))) and not future.done():
             future.set_result(answered)
+
+    def _tell_watchers(self, book: Book) -> None:
+        teams = frozenset(case["alert"]["care_team"] for case in book.cases.values())
+        for queue in self.watchers:
+            if not queue.full():  # a page that is behind refreshes once anyway
+                queue.put_nowait(teams)
 
     def _observe_action(self, effects: Effects, book: Book, now: float) -> None:
         for entry in effects.audit:
@@ -237,10 +247,33 @@ class Alerting:
 
     # -- the ack API ----------------------------------------------------------------------------
 
+    def case(self, alert_id: str) -> dict[str, Any] | None:
+        """An alert in care in a partition this worker holds, as its book keeps it; None if not here."""
+        subject = self.index.get(alert_id)
+        if subject is None:
+            return None
+        token = _current_event.set(None)
+        try:
+            return Book.loads(self.worker.books.get(subject.encode())).cases.get(alert_id)
+        finally:
+            _current_event.reset(token)
+
+    def cases(self, team: str) -> list[dict[str, Any]]:
+        """The alerts in care of a team (and the unassigned ones, which any team may take) held here."""
+        token = _current_event.set(None)
+        try:
+            books = [Book.loads(self.worker.books.get(subject.encode())) for subject in list(self.ids_of)]
+        finally:
+            _current_event.reset(token)
+        return [case for book in books for case in book.cases.values()
+                if case["alert"]["care_team"] in (team, UNASSIGNED)]
+
     async def act(self, view: View, request: Any, alert_id: str, action: str) -> Any:
+        """The ack API (CONTRACT §3)."""
         principal = self.tokens.authenticate(request.headers.get("Authorization"))
         if principal is None:  # token checks come first (CONTRACT §3), before the body is even read
-            return self._refuse(view, 401, action, alert_id, None, "a valid bearer token is required")
+            code, body = self._refuse(401, action, alert_id, None, "a valid bearer token is required")
+            return view.json(body, status=code)
         note = None
         body = await request.read()
         if body:
@@ -250,25 +283,25 @@ class Alerting:
                 if not isinstance(parsed, dict) or not isinstance(note, (str, type(None))):
                     raise ValueError
             except ValueError:
-                return self._refuse(view, 400, action, alert_id, principal, "body: expected a JSON object with an "
-                                    "optional string 'note'")
-        subject = self.index.get(alert_id)
-        case = None
-        if subject is not None and action in ACTIONS:
-            token = _current_event.set(None)
-            try:
-                case = Book.loads(self.worker.books.get(subject.encode())).cases.get(alert_id)
-            finally:
-                _current_event.reset(token)
-        code = answer(case, principal, action)
-        if code == 404 and not request.headers.get(_FORWARDED):
+                code, answer_body = self._refuse(400, action, alert_id, principal,
+                                                 "body: expected a JSON object with an optional string 'note'")
+                return view.json(answer_body, status=code)
+        if action in ACTIONS and self.case(alert_id) is None and not request.headers.get(_FORWARDED):
             forwarded = await self._ask_peers(request, alert_id, action, body)
             if forwarded is not None:
                 return view.bytes(forwarded[1], status=forwarded[0], content_type="application/json")
+        code, answer_body = await self.perform(principal, alert_id, action, note=note)
+        return view.json(answer_body, status=code)
+
+    async def perform(self, principal: Principal, alert_id: str, action: str, *,
+                      note: str | None = None) -> tuple[int, dict[str, Any]]:
+        """Apply a person's action through the agent and answer from what it applied (the API's and console's)."""
+        code = answer(self.case(alert_id) if action in ACTIONS else None, principal, action)
         if code != 200:
             reason = {404: "no such alert here", 403: "the alert belongs to another care team",
                       409: "the alert is resolved"}[code]
-            return self._refuse(view, code, action, alert_id, principal, reason)
+            return self._refuse(code, action, alert_id, principal, reason)
+        subject = self.index[alert_id]
         command_id = uuid.uuid4().hex
         future = asyncio.get_running_loop().create_future()
         self.waiting[command_id] = future
@@ -279,11 +312,11 @@ class Alerting:
             code, status = await asyncio.wait_for(future, _ANSWER_WAIT)
         except asyncio.TimeoutError:
             self.metrics.actions.labels(action, "503").inc()
-            return view.json({"error": "the action is queued but not yet applied; ask again"}, status=503)
+            return 503, {"error": "the action is queued but not yet applied; ask again"}
         finally:
             self.waiting.pop(command_id, None)
         self.metrics.actions.labels(action, str(code)).inc()
-        return view.json({"alert_id": alert_id, "status": status}, status=code)
+        return code, {"alert_id": alert_id, "status": status}
 
     async def _ask_peers(self, request: Any, alert_id: str, action: str, body: bytes) -> tuple[int, bytes] | None:
         """Another worker of the group may hold the alert's partition: ask each once; None if none knows it."""
@@ -303,13 +336,13 @@ class Alerting:
                     log.warning("asking a peer worker about an alert failed: %s", type(exc).__name__)
         return None
 
-    def _refuse(self, view: View, code: int, action: str, alert_id: str, principal: Principal | None,
-                reason: str) -> Any:
+    def _refuse(self, code: int, action: str, alert_id: str, principal: Principal | None,
+                reason: str) -> tuple[int, dict[str, Any]]:
         self.metrics.actions.labels(action, str(code)).inc()
         entry = {"at": time.time(), "action": action, "alert_id": alert_id,
                  "by": principal.who if principal else None, "code": code}
         asyncio.ensure_future(self.worker.audit.send(key=None, value=orjson.dumps(entry)))
-        return view.json({"error": reason}, status=code)
+        return code, {"error": reason}
 
 
 #: errors that mean the record itself is wrong: it goes to carewatch.alerts.dlq with the error

@@ -20,6 +20,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.web import View
 
+from alerts.ack import Principal
 from alerts.silences import Silence, from_config, from_request
 
 from .produce import send_all
@@ -90,14 +91,18 @@ class Silences:
         if principal is None:
             return view.json({"error": "a valid bearer token is required"}, status=401)
         try:
-            body = orjson.loads(await request.read() or b"null")
-            silence = from_request(body, team=principal.team, who=principal.who, now=time.time())
+            silence = await self.make(principal, orjson.loads(await request.read() or b"null"))
         except orjson.JSONDecodeError:
             return view.json({"error": "body: expected a JSON object"}, status=400)
         except ValueError as exc:
             return view.json({"error": str(exc)}, status=400)
-        await self._write(silence, action="silence", who=principal.who)
         return view.json(silence.to_dict(), status=201)
+
+    async def make(self, principal: Principal, body: Any) -> Silence:
+        """A silence for the principal's team, written and read back; ValueError names a bad field."""
+        silence = from_request(body, team=principal.team, who=principal.who, now=time.time())
+        await self._write(silence, action="silence", who=principal.who)
+        return silence
 
     async def list(self, view: View, request: Any) -> Any:
         principal = self.alerting.tokens.authenticate(request.headers.get("Authorization"))
