@@ -10,13 +10,14 @@ VENV_STAMP := $(VENV)/.installed
 JARS_STAMP := infra/kafka/target/lib/.resolved
 CONFIG ?= infra/carewatch.yaml
 
-.PHONY: help setup prometheus chromium up down run test bench clean
+.PHONY: help setup prometheus chromium up down run test chaos bench clean
 
 help:
 	@echo "make run    set up, start Kafka and a worker, publish a demo stream, show what happened"
 	@echo "make test   set up and run the whole suite (starts its own Kafka)"
 	@echo "make up     start the local services (Kafka on localhost:9092, topics created)"
 	@echo "make down   stop the demo worker and gateway, and Kafka"
+	@echo "make chaos  the fault and abuse suite at full size (its short form runs in make test)"
 	@echo "make bench  run the quick benchmarks under bench/ (scoring, ingest)"
 
 $(VENV_STAMP): pyproject.toml requirements.lock
@@ -62,6 +63,11 @@ run: up
 
 test: setup
 	$(PY) -m pytest
+
+# The fault and abuse suite at full size (100,000 events of poison, a minute of outage); writes its table.
+chaos: setup
+	CAREWATCH_CHAOS=full CAREWATCH_CHAOS_REPORT=bench/results/chaos.md $(PY) -m pytest -m chaos tests/chaos
+	@cat bench/results/chaos.md
 
 bench: up
 	$(PY) bench/scoring.py

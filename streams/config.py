@@ -67,6 +67,8 @@ class WorkerSettings(_Section):
     producer_linger: Duration = Field(default=0.005, ge=0, le=0.1)
     #: records waiting on a held partition and none read for this long is a stall (see streams/agents/watchdog.py)
     stall_timeout: Duration = Field(default=60, gt=0)
+    #: still stalled (or a send, or the watchdog, stuck) this long: exit for the supervisor to restart the worker
+    stall_exit: Duration = Field(default=180, gt=0)
 
 
 class WebSettings(_Section):

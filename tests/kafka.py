@@ -55,6 +55,8 @@ class Topics:
     def read_all(self, topic: str) -> list:
         """Every record now on the topic, from the beginning to the end offsets."""
         ends = {tp: end for tp, end in self.end_offsets(topic).items() if end > 0}
+        if not ends:
+            return []
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
         records = []
         try:

@@ -104,7 +104,7 @@ class WorkerProcess(Service):
             # short session: a killed member leaves the group in seconds, not half a minute
             # a stalled worker is nudged within seconds (streams/agents/watchdog.py), as in production after 60 s
             "worker": {"app_id": app_id, "data_dir": str(data_dir or workdir / "data"), "session_timeout": 6,
-                       "heartbeat_interval": 1, "stall_timeout": 5},
+                       "heartbeat_interval": 1, "stall_timeout": 5, "stall_exit": 30},
             "web": {"port": port},
         }
         for section, values in extra.items():

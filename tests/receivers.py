@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +17,8 @@ class Request:
     headers: dict[str, str]
     body: bytes
     status: int
+    #: answered only after `delay`: the sender had given up waiting (not taken)
+    slow: bool = False
 
     def json(self):
         return orjson.loads(self.body)
@@ -28,6 +31,7 @@ class HttpReceiver:
         self.requests: list[Request] = []
         self.statuses: deque[int] = deque()
         self.failing: int | None = None  # answer this status to everything while set
+        self.delay = 0.0  # seconds to wait before answering (past a sender's timeout: a slow endpoint)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self.port = port
@@ -43,13 +47,19 @@ class HttpReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                delay = receiver.delay
+                if delay:
+                    time.sleep(delay)
                 with receiver._lock:
                     status = receiver.failing or (receiver.statuses.popleft() if receiver.statuses else 200)
                     headers = {k.lower(): v for k, v in self.headers.items()}
-                    receiver.requests.append(Request(self.path, headers, body, status))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                    receiver.requests.append(Request(self.path, headers, body, status, slow=bool(delay)))
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                except OSError:  # the sender hung up first (it timed out)
+                    pass
 
             def log_message(self, *args):
                 pass
@@ -69,4 +79,4 @@ class HttpReceiver:
     def received(self, status: int = 200) -> list[Request]:
         """Requests answered with `status` (by default: the ones that were taken)."""
         with self._lock:
-            return [r for r in self.requests if r.status == status]
+            return [r for r in self.requests if r.status == status and not r.slow]

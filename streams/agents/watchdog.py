@@ -10,13 +10,26 @@ agent has read nothing for `worker.stall_timeout`, the worker says so in
 /readyz (503, "stalled"), in `carewatch_ingest_stalled_partitions` and in
 its log, and nudges faust: resume the partitions and the flow, and seek to
 the committed offsets (whatever is re-read is a duplicate to the state).
+
+If that does not help, the worker exits (code 70) for its supervisor to
+start it again (compose's `restart: unless-stopped`, systemd's
+`Restart=always`): after a broker restart aiokafka can leave a send or a
+fetch waiting for ever (the chaos suite saw both; aio-libs/aiokafka#1101),
+and a new process resumes from the committed offsets and the changelogs,
+losing nothing. A guard that makes no broker calls exits when, for
+`worker.stall_exit`: partitions stay stalled, a send waits for the broker,
+or the watchdog itself cannot finish a check.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import time
 from typing import TYPE_CHECKING
+
+from .produce import oldest_wait
 
 if TYPE_CHECKING:
     from ..app import Worker
@@ -35,6 +48,12 @@ class Progress:
         self._reads = 0
         self._seen_reads = 0
         self._since: float | None = None
+        #: when the watchdog last finished a check (monotonic)
+        self.checked = time.monotonic()
+
+    @property
+    def stalled_since(self) -> float | None:
+        return self._since if self._reads == self._seen_reads else None
 
     def on_read(self, partition: int, offset: int) -> None:
         self.read[partition] = offset + 1
@@ -55,9 +74,36 @@ class Progress:
         return waiting if now - self._since >= self.stall_timeout else set()
 
 
+#: the exit code of a worker that gave up on a wedged client: its supervisor starts it again
+EXIT_WEDGED = 70
+
+
+def wedged(progress: Progress, *, now: float, stall_exit: float, stalled: bool) -> str | None:
+    """Why the worker should exit and start again, or None."""
+    if stalled and progress.stalled_since is not None and now - progress.stalled_since >= stall_exit:
+        return f"partitions stayed stalled for {now - progress.stalled_since:.0f} s"
+    if now - progress.checked >= stall_exit:
+        return f"the watchdog could not finish a check for {now - progress.checked:.0f} s"
+    if (waited := oldest_wait(now)) >= stall_exit:
+        return f"a send has waited {waited:.0f} s for the broker"
+    return None
+
+
 def install(worker: Worker, progress: Progress) -> None:
     app = worker.app
     interval = max(1.0, min(10.0, progress.stall_timeout / 4))
+    stall_exit = worker.settings.worker.stall_exit
+
+    @app.task
+    async def guard() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            why = wedged(progress, now=time.monotonic(), stall_exit=stall_exit, stalled=bool(worker.stalled))
+            if why is not None:
+                log.critical("exiting for the supervisor to start the worker again: %s (nothing is lost: a new "
+                             "process resumes from the committed offsets)", why)
+                logging.shutdown()
+                os._exit(EXIT_WEDGED)
 
     @app.timer(interval, name="carewatch.watchdog")
     async def watch() -> None:
@@ -69,6 +115,7 @@ def install(worker: Worker, progress: Progress) -> None:
         if not held or not readiness(app)[0]:
             progress._since, worker.stalled = None, set()
             worker.metrics.stalled.set(0)
+            progress.checked = time.monotonic()
             return
         ends = {tp.partition: end for tp, end in (await consumer.highwaters(*held)).items()}
         committed = {tp.partition: offset for tp, offset in consumer._committed_offset.items()
@@ -89,3 +136,4 @@ def install(worker: Worker, progress: Progress) -> None:
             consumer.resume_flow()
             app.flow_control.resume()
             await consumer.perform_seek()
+        progress.checked = time.monotonic()

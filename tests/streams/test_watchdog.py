@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.agents.watchdog import Progress
+from streams.agents.watchdog import Progress, wedged
 
 
 def test_waiting_records_and_no_read_for_the_timeout_is_a_stall():
@@ -46,3 +46,40 @@ def test_a_busy_agent_that_handles_batches_is_not_stalled_while_its_reader_waits
         progress.on_handled()
         assert progress.stalled(now=now, ends=ends, committed={}) == set()
     assert progress.stalled(now=30, ends=ends, committed={}) == {0}
+
+
+def test_a_stall_that_outlasts_stall_exit_or_a_stuck_check_or_send_makes_the_worker_exit():
+    progress = Progress(stall_timeout=5)
+    progress.checked = 100.0
+    ends = {0: 5}
+    assert progress.stalled(now=100, ends=ends, committed={}) == set()
+    assert progress.stalled(now=105, ends=ends, committed={}) == {0}
+    assert wedged(progress, now=105, stall_exit=30, stalled=True) is None
+    progress.checked = 129.0
+    assert "stalled for 30 s" in wedged(progress, now=130, stall_exit=30, stalled=True)
+    progress.on_read(0, 4)  # reading again: no longer a reason
+    assert wedged(progress, now=130, stall_exit=30, stalled=False) is None
+    assert "could not finish a check" in wedged(progress, now=160, stall_exit=30, stalled=False)
+
+
+async def test_a_send_that_waits_past_stall_exit_is_a_reason_to_exit():
+    import asyncio
+    import time
+
+    from streams.agents import produce
+
+    class Never:
+        def get_topic_name(self):
+            return "t"
+
+        async def send(self, **kwargs):
+            return asyncio.get_running_loop().create_future()  # the broker never answers
+
+    waiting = asyncio.create_task(produce.send_all([{"topic": Never(), "key": b"k", "value": b"v"}]))
+    await asyncio.sleep(0.05)
+    progress = Progress(stall_timeout=5)
+    progress.checked = time.monotonic() + 31  # the watchdog itself is fine
+    assert wedged(progress, now=time.monotonic() + 31, stall_exit=30, stalled=False).startswith("a send has waited")
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
+    assert produce.oldest_wait(time.monotonic()) == 0.0
