@@ -4,7 +4,7 @@ Every error carries `retriable`: whether doing the same thing again may work
 (a broker that is briefly away) or never will (a malformed event).
 """
 
-__all__ = ["CarewatchError", "ConfigError", "InvalidEvent", "PublishError"]
+__all__ = ["CarewatchError", "ConfigError", "InvalidEvent", "PublishError", "TopicsNotReady"]
 
 
 class CarewatchError(Exception):
@@ -33,5 +33,11 @@ class InvalidEvent(CarewatchError):
 
 class PublishError(CarewatchError):
     """The broker did not take an event that passed validation."""
+
+    retriable = True
+
+
+class TopicsNotReady(CarewatchError):
+    """The broker did not show every topic with a leader for each partition in time."""
 
     retriable = True

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from kafka import KafkaAdminClient
@@ -14,6 +15,7 @@ from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from .config import Settings
+from .exceptions import TopicsNotReady
 
 __all__ = ["ALERTS", "ALERTS_DLQ", "AUDIT", "COMMANDS", "DLQ", "EVENTS", "RISK", "SILENCES", "TABLES", "TopicSpec",
            "ensure", "name", "specs"]
@@ -100,6 +102,33 @@ def ensure(settings: Settings) -> list[str]:
                 created.append(spec.name)
             except TopicAlreadyExistsError:
                 pass
+        _wait_until_served(admin, specs(settings))
     finally:
         admin.close()
     return created
+
+
+def _wait_until_served(admin: KafkaAdminClient, wanted: list[TopicSpec], *, timeout: float = 60.0) -> None:
+    """Return once the broker describes every topic with all its partitions led.
+
+    A topic just created is not at once in the broker's metadata: a worker
+    that started then was assigned the events partitions without its tables'
+    changelogs, its ingest agent crashed (PartitionsMismatch) and it read
+    nothing while reporting ready (seen in CI and in this project's tests).
+    """
+    deadline = time.monotonic() + timeout
+    names = [spec.name for spec in wanted]
+    expected = {spec.name: spec.partitions for spec in wanted}
+    while True:
+        missing = dict(expected)
+        for topic in admin.describe_topics(names):
+            partitions = topic.get("partitions") or []
+            if topic.get("error_code", 0) == 0 and len(partitions) == expected.get(topic["name"]) and all(
+                    p.get("leader_id", -1) >= 0 for p in partitions):
+                missing.pop(topic["name"], None)
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise TopicsNotReady(f"topics not served with a leader for every partition after {timeout:.0f} s: "
+                                 f"{', '.join(sorted(missing))}")
+        time.sleep(0.2)

@@ -8,9 +8,10 @@ applied by this one agent to the person's book in the `alert-books` table
 survives restarts and moves with its partition, and the ack API answers
 from what was applied, not from a guess.
 
-Per record: the dispatcher decides (alerts/dispatch.py), the book is
-written, audit entries are sent and acknowledged by the broker, then the
-sends go to the outbox. A send is `pending` in the book until its outcome
+Per record: the dispatcher decides (alerts/dispatch.py), audit entries are
+sent and acknowledged by the broker, the book is written, then the sends go
+to the outbox. (A crash between the audit and the book repeats the audit
+entries on redelivery; the other order lost them: the chaos suite saw it.) A send is `pending` in the book until its outcome
 comes back as a command, so after a crash or a rebalance the worker sends
 it again under the same delivery id (at least once, never lost).
 
@@ -117,9 +118,11 @@ class Alerting:
                 effects = Effects()
             else:
                 raise ValueError(f"type: unknown command {kind!r}")
+        # The audit first: a book written before its decisions are on the audit topic would, after a crash
+        # between the two, take the redelivered alert for one already in care and never audit its routing.
+        await self._audit(effects.audit)
         self.worker.books[key] = book.dumps()
         self._track(subject, book)
-        await self._audit(effects.audit)
         self._tell_watchers(book)
         for send in effects.sends:
             self.outbox.submit(send)

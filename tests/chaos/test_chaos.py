@@ -57,16 +57,20 @@ def settle(topics, group: str, *, timeout: float = 600) -> None:
     wait_for(lambda: topics.lag(group, EVENTS) == 0, timeout=timeout, what="every event committed", interval=0.5)
 
 
-def muted(topics) -> set[str]:
-    """Alerts the dispatcher decided not to notify (a silence, or the person's repeat cap), as audited."""
-    return {e["alert_id"] for e in (orjson.loads(r.value) for r in topics.read_all(AUDIT))
-            if e.get("action") == "route" and e.get("outcome") in ("silenced", "capped")}
+def routed(topics) -> dict[str, str]:
+    """Each alert's routing decision on the audit trail: notified, silenced or capped."""
+    return {e["alert_id"]: e["outcome"] for e in (orjson.loads(r.value) for r in topics.read_all(AUDIT))
+            if e.get("action") == "route"}
 
 
 def delivered(hook: HttpReceiver, sent, topics, *, timeout: float = 180) -> float:
-    """Wait until every alert's first notice was taken (but muted ones); return how long. Repeats keep their id."""
+    """Wait until every alert's first notice was taken (but muted ones); return how long. Repeats keep their id.
+
+    Every alert's routing decision must be on the audit trail, whatever broke."""
     started = time.monotonic()
-    quiet = muted(topics)
+    decisions = wait_for(lambda: (d := routed(topics)).keys() >= {a for a, _ in sent.alerts} and d, timeout=60,
+                         what="every alert's routing decision on the audit trail", interval=0.5)
+    quiet = {alert_id for alert_id, outcome in decisions.items() if outcome in ("silenced", "capped")}
     assert not {a for a, severity in sent.alerts if a in quiet and severity == "critical"}, "a critical alert muted"
     due = {f"{alert_id}.fire" for alert_id, _ in sent.alerts if alert_id not in quiet}
     wait_for(lambda: due <= {r.headers["webhook-id"] for r in hook.received()}, timeout=timeout,
