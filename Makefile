@@ -66,7 +66,7 @@ test: setup
 
 # The fault and abuse suite at full size (100,000 events of poison, a minute of outage); writes its table.
 chaos: setup
-	CAREWATCH_CHAOS=full CAREWATCH_CHAOS_REPORT=bench/results/chaos.md $(PY) -m pytest -m chaos tests/chaos
+	CAREWATCH_CHAOS=full CAREWATCH_CHAOS_REPORT=bench/results/chaos.md $(PY) -m pytest -m chaos --timeout 1800 tests/chaos
 	@cat bench/results/chaos.md
 
 bench: up

@@ -148,7 +148,7 @@ def test_a_nurse_signs_in_sees_a_critical_alert_live_acknowledges_it_and_escalat
         phone = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True,
                                     storage_state=desk.storage_state())
         small = phone.new_page()
-        for path, name in ((f"/console/inbox?status=acknowledged", "inbox-phone"),
+        for path, name in (("/console/inbox?status=acknowledged", "inbox-phone"),
                            (f"/console/alerts/{alert_id}", "alert-phone")):
             small.goto(f"{worker.url}{path}")
             assert small.evaluate("document.documentElement.scrollWidth") <= 360, f"{name} scrolls sideways"
