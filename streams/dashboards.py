@@ -54,11 +54,14 @@ def pipeline_health() -> Dashboard:
         .refresh("30s")
         .time("now-3h", "now")
         .with_row(Row("Now"))
-        .with_panel(_stat("Workers up", "none", 'sum(up{job="carewatch-worker"})'))
-        .with_panel(_stat("Stalled partitions", "none", "max(carewatch_ingest_stalled_partitions)",
+        .with_panel(_stat("Workers up", "none", 'sum(up{job="carewatch-worker"})', width=4))
+        .with_panel(_stat("Stalled partitions", "none", "max(carewatch_ingest_stalled_partitions)", width=5,
                           description="Held partitions with records waiting and none read (see the README)"))
-        .with_panel(_stat("Consumer lag", "none", "sum(carewatch_ingest_consumer_lag)"))
-        .with_panel(_stat("Dead-letter share (5m)", "percentunit", "carewatch:dead_letter_share:ratio_rate5m"))
+        .with_panel(_stat("Consumer lag", "none", "sum(carewatch_ingest_consumer_lag)", width=5))
+        .with_panel(_stat("Records read again (1h)", "none", "sum(increase(carewatch_offset_gaps_total[1h]))",
+                          width=5, description="Runs of records the consumer passed over, caught and read again"))
+        .with_panel(_stat("Dead-letter share (5m)", "percentunit", "carewatch:dead_letter_share:ratio_rate5m",
+                          width=5))
         .with_row(Row("Throughput and latency"))
         .with_panel(_series("Events by outcome", "ops",
                             ("sum by (outcome) (rate(carewatch_ingest_events_total[5m]))", "{{outcome}}")))

@@ -84,6 +84,12 @@ class IngestMetrics:
             "Times the watchdog resumed stalled partitions and sought them to their committed offsets.",
             registry=registry,
         )
+        self.offset_gaps = Counter(
+            "carewatch_offset_gaps",
+            "Runs of records the consumer passed over before an agent saw them; each was read again.",
+            ["topic"],
+            registry=registry,
+        )
         for kind in [*EVENT_TYPES.values(), "invalid"]:
             for outcome in Outcome:
                 self.events.labels(kind, outcome.value)

@@ -47,6 +47,7 @@ from alerts.outbox import Outbox
 from alerts.routing import UNASSIGNED
 from alerts.silences import from_config
 
+from .continuity import install as continuity_for
 from .produce import send_all
 
 if TYPE_CHECKING:
@@ -373,19 +374,24 @@ async def _handle_until_done(alerting: Alerting, message: Any) -> None:
 def install(worker: Worker) -> Alerting:
     app = worker.app
     alerting = Alerting(worker=worker)
+    continuity = continuity_for(worker, agent="alerting",
+                                topics=[worker.alerts.get_topic_name(), worker.commands.get_topic_name()])
     source = app.topic(worker.alerts.get_topic_name(), worker.commands.get_topic_name(), key_type=bytes,
                        value_type=bytes, key_serializer="raw", value_serializer="raw")
 
     @app.agent(source, name="carewatch.alerting")
     async def agent(stream):
         await alerting.outbox.start()
+        manual = stream.noack()  # acknowledged once handled, and never a record passed over
         try:
-            async for event in stream.events():
+            async for event in manual.events():
+                if not await continuity.admit(event.message):
+                    continue  # past a gap: it comes again after the seek
                 try:
                     await _handle_until_done(alerting, event.message)
                 except asyncio.CancelledError:
                     raise
-                except _BAD_RECORD as exc:  # faust would ack it anyway: keep the record, with the error, instead
+                except _BAD_RECORD as exc:  # no retry can help: keep the record, with the error, and go on
                     alerting.metrics.errors.inc()
                     log.error("alerting record on %s could not be handled: %s", event.message.topic,
                               type(exc).__name__)
@@ -394,8 +400,10 @@ def install(worker: Worker) -> Alerting:
                                          ("carewatch-error", f"{type(exc).__name__}: {exc}"[:200].encode("ascii",
                                                                                                           "replace")),
                                          ("carewatch-error-code", b"bad_record")]}])
+                await manual.ack(event)
         finally:
             await alerting.outbox.stop()
+            await continuity.probe.stop()
 
     @app.timer(worker.settings.alerting.tick, name="carewatch.alerting.tick")
     async def tick() -> None:

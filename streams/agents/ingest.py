@@ -35,6 +35,7 @@ from faust.streams import _current_event
 from ..pipeline import Outcome
 from ..state import PersonState
 from .produce import send_all
+from .continuity import install as continuity_for
 
 if TYPE_CHECKING:
     from ..app import Worker
@@ -73,6 +74,7 @@ class StagedStates:
 
 def install(worker: Worker, progress: Progress) -> Any:
     settings = worker.settings.worker
+    continuity = continuity_for(worker, agent="ingest", topics=[worker.events.get_topic_name()])
 
     @worker.app.agent(worker.events, name="carewatch.ingest")
     async def ingest(stream):
@@ -86,6 +88,8 @@ def install(worker: Worker, progress: Progress) -> Any:
 
         async def read() -> None:
             async for event in manual.events():
+                if not await continuity.admit(event.message):
+                    continue  # past a gap: neither handled nor acknowledged; it comes again after the seek
                 progress.on_read(event.message.partition, event.message.offset)
                 await arrived.put(event)
 
@@ -111,6 +115,7 @@ def install(worker: Worker, progress: Progress) -> Any:
                 progress.on_handled()
         finally:
             reader.cancel()
+            await continuity.probe.stop()
 
     return ingest
 

@@ -1,0 +1,158 @@
+"""Continuity: every record of a held partition reaches its agent, in offset order; a skipped one is read again.
+
+faust's fetcher drops a record whose offset is below the read offset it
+keeps per partition, and around a rebalance that read offset can stand past
+records no agent saw (the chaos suite caught it: runs of 12 to 14 alerts on
+three partitions of carewatch.alerts never reached the alerting agent, and
+nothing showed it). So each agent checks, before it handles a record, that
+its offset is the one it expects: one past the last it handled on that
+partition, or, on a partition newly held, the group's committed offset (or
+the log's start). A record past a gap is neither handled nor acknowledged;
+the gap is checked against the log itself (the first record at or after the
+expected offset, read outside the group), and if records are there the
+partition is sought back to the first of them (counted in
+`carewatch_offset_gaps_total`). A gap the log itself has (transaction
+markers, compaction) is accepted. Records fetched before the seek that
+arrive after it are passed over until the partition is read again from the
+gap, or for `patience` seconds, after which the check is made again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+
+if TYPE_CHECKING:
+    from ..app import Worker
+
+__all__ = ["Continuity", "Probe", "install"]
+
+log = logging.getLogger(__name__)
+
+
+class Probe:
+    """Asks the broker, outside the group, where a partition's records are and where the group committed."""
+
+    def __init__(self, *, bootstrap_servers: str, group: str, wait: float = 5.0) -> None:
+        self._bootstrap = bootstrap_servers.split(",")
+        self._group = group
+        self._wait_ms = int(wait * 1000)
+        self._consumer: AIOKafkaConsumer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
+
+    async def first(self, tp: Any, offset: int) -> int | None:
+        """The offset of the first record at or after `offset` (None if none came back in time)."""
+        try:
+            if self._consumer is None:
+                consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
+                                            auto_offset_reset="earliest", fetch_max_wait_ms=100)
+                await consumer.start()
+                self._consumer = consumer
+            partition = TopicPartition(tp.topic, tp.partition)
+            self._consumer.assign([partition])
+            self._consumer.seek(partition, offset)
+            got = await self._consumer.getmany(partition, timeout_ms=self._wait_ms, max_records=1)
+        except KafkaError as exc:
+            log.warning("could not read %s[%d] at %d: %s", tp.topic, tp.partition, offset, type(exc).__name__)
+            return None
+        records = got.get(partition) or []
+        return records[0].offset if records else None
+
+    async def committed(self, tp: Any) -> int | None:
+        """The group's committed offset of a partition (None if it has none, or the broker did not say)."""
+        partition = TopicPartition(tp.topic, tp.partition)
+        try:
+            if self._admin is None:
+                admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+                await admin.start()
+                self._admin = admin
+            offsets = await self._admin.list_consumer_group_offsets(self._group, partitions=[partition])
+        except KafkaError as exc:
+            log.warning("could not read the committed offset of %s[%d]: %s", tp.topic, tp.partition,
+                        type(exc).__name__)
+            return None
+        found = offsets.get(partition)
+        return found.offset if found is not None and found.offset >= 0 else None
+
+    async def stop(self) -> None:
+        for client in (self._consumer, self._admin):
+            if client is not None:
+                await (client.stop() if isinstance(client, AIOKafkaConsumer) else client.close())
+        self._consumer = self._admin = None
+
+
+class Continuity:
+    """Decides, per record, whether its agent may handle it now; seeks back over the records it missed."""
+
+    def __init__(self, *, agent: str, probe: Probe, seek: Callable[[Any, int], Awaitable[None]],
+                 committed: Callable[[Any], int | None], on_gap: Callable[[str], None] = lambda topic: None,
+                 patience: float = 5.0) -> None:
+        self.agent = agent
+        self.probe = probe
+        self._seek, self._committed, self._on_gap = seek, committed, on_gap
+        self.patience = patience
+        self.next: dict[Any, int] = {}  # partition -> offset the agent expects next
+        self._seeking: dict[Any, tuple[int, float]] = {}  # partition -> (offset sought to, when)
+
+    def assigned(self, held: Iterable[Any]) -> None:
+        """A new assignment: keep where the agent got to on partitions it still holds, forget the rest."""
+        held = set(held)
+        self.next = {tp: offset for tp, offset in self.next.items() if tp in held}
+        self._seeking.clear()
+
+    async def admit(self, message: Any) -> bool:
+        """True if the agent may handle `message` now; False if it must pass it over (it will come again)."""
+        tp, offset = message.tp, message.offset
+        expected = self.next.get(tp)
+        if expected is None:  # newly held: the group's committed offset, or the log's start if none
+            expected = self._committed(tp)
+            if expected is None:  # faust has not read it yet (records can come before its seek)
+                expected = await self.probe.committed(tp)
+            expected = expected or 0
+        if offset <= expected:  # in order, or read again after a seek (a duplicate)
+            self.next[tp] = offset + 1
+            self._seeking.pop(tp, None)
+            return True
+        sought = self._seeking.get(tp)
+        if sought is not None and sought[0] == expected and time.monotonic() - sought[1] < self.patience:
+            return False  # fetched before the seek: the partition is being read again from `expected`
+        first = await self.probe.first(tp, expected)
+        if first is not None and first >= offset:  # the log itself has no record in between
+            self.next[tp] = offset + 1
+            self._seeking.pop(tp, None)
+            return True
+        missing = f"{expected}..{offset - 1}" if first is None else f"{first}..{offset - 1}"
+        log.error("%s: offsets %s of %s[%d] never reached the agent; reading the partition again from %d",
+                  self.agent, missing, tp.topic, tp.partition, first if first is not None else expected)
+        self._on_gap(tp.topic)
+        target = first if first is not None else expected
+        self.next[tp] = target
+        self._seeking[tp] = (target, time.monotonic())
+        await self._seek(tp, target)
+        return False
+
+
+def install(worker: Worker, *, agent: str, topics: Iterable[str]) -> Continuity:
+    """A Continuity for one agent of this worker's app (reading `topics`), told of every new assignment."""
+    app = worker.app
+    for topic in topics:
+        worker.metrics.offset_gaps.labels(topic)
+    continuity = Continuity(
+        agent=agent,
+        probe=Probe(bootstrap_servers=worker.settings.kafka.bootstrap_servers, group=worker.settings.worker.app_id),
+        seek=lambda tp, offset: app.consumer.seek(tp, offset),
+        committed=lambda tp: app.consumer._committed_offset.get(tp),
+        on_gap=lambda topic: worker.metrics.offset_gaps.labels(topic).inc(),
+    )
+
+    @app.on_partitions_assigned.connect
+    async def assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:  # noqa: ARG001 - faust's signal
+        continuity.assigned(assigned)
+
+    return continuity

@@ -1,0 +1,165 @@
+"""Continuity: no record of a held partition is handled out of order or passed over for good.
+
+The decisions are checked against a log kept here; the probe (the consumer
+of no group that reads the real log) is checked against the real broker.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import pytest
+from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
+
+from streams.agents.continuity import Continuity, Probe
+
+TP = namedtuple("TP", "topic partition")
+Message = namedtuple("Message", "tp offset")
+ALERTS = TP("carewatch.alerts", 0)
+
+
+class Log:
+    """A partition's log as the broker has it, and what the agent asked of the consumer."""
+
+    def __init__(self, offsets, *, silent: bool = False) -> None:
+        self.offsets = sorted(offsets)
+        self.silent = silent
+        self.probes: list[int] = []
+        self.seeks: list[tuple[TP, int]] = []
+        self.gaps: list[str] = []
+        self.group_committed: int | None = None
+
+    async def first(self, tp, offset):
+        self.probes.append(offset)
+        return None if self.silent else next((o for o in self.offsets if o >= offset), None)
+
+    async def committed(self, tp):
+        return self.group_committed
+
+    async def stop(self) -> None:
+        pass
+
+    async def seek(self, tp, offset) -> None:
+        self.seeks.append((tp, offset))
+
+
+def continuity(log: Log, *, committed=None, patience: float = 60.0) -> Continuity:
+    return Continuity(agent="alerting", probe=log, seek=log.seek, committed=lambda tp: (committed or {}).get(tp),
+                      on_gap=log.gaps.append, patience=patience)
+
+
+async def admitted(c: Continuity, offsets) -> list[int]:
+    return [offset for offset in offsets if await c.admit(Message(ALERTS, offset))]
+
+
+async def test_records_in_order_are_handled_without_asking_the_broker():
+    log = Log(range(10))
+    c = continuity(log, committed={ALERTS: 0})
+    assert await admitted(c, range(10)) == list(range(10))
+    assert log.probes == [] and log.seeks == []
+
+
+async def test_records_the_consumer_passed_over_are_read_again_before_any_later_one():
+    log = Log(range(30))
+    c = continuity(log, committed={ALERTS: 0})
+    assert await admitted(c, [0, 1, 2]) == [0, 1, 2]
+    # faust's fetcher dropped 3..14: 15 arrives next, then more fetched before the seek
+    assert await admitted(c, [15, 16, 17]) == []
+    assert log.seeks == [(ALERTS, 3)] and log.gaps == ["carewatch.alerts"]
+    assert log.probes == [3]  # the stale ones after the seek cost no second look
+    assert await admitted(c, range(3, 20)) == list(range(3, 20))
+    assert log.seeks == [(ALERTS, 3)]
+
+
+async def test_a_gap_the_log_itself_has_is_accepted():
+    log = Log([0, 1, 2, 5, 6])  # 3 and 4 are transaction markers (or compacted away)
+    c = continuity(log, committed={ALERTS: 0})
+    assert await admitted(c, [0, 1, 2, 5, 6]) == [0, 1, 2, 5, 6]
+    assert log.probes == [3] and log.seeks == [] and log.gaps == []
+
+
+async def test_a_partition_newly_held_starts_where_the_group_committed():
+    log = Log(range(100))
+    c = continuity(log, committed={ALERTS: 40})
+    assert await admitted(c, [52]) == []
+    assert log.seeks == [(ALERTS, 40)]
+    assert await admitted(c, range(40, 53)) == list(range(40, 53))
+
+
+async def test_records_read_again_after_a_rebalance_are_handled_again():
+    log = Log(range(100))
+    c = continuity(log, committed={ALERTS: 0})
+    assert await admitted(c, range(10)) == list(range(10))
+    c.assigned([ALERTS])  # kept: faust seeks to the committed offset, 5, and 5..9 come again
+    assert await admitted(c, range(5, 12)) == list(range(5, 12))
+    assert log.seeks == []
+
+
+async def test_a_partition_given_up_is_forgotten():
+    log = Log(range(100))
+    c = continuity(log, committed={ALERTS: 60})
+    assert await admitted(c, range(10)) == list(range(10))
+    c.assigned([])  # another worker took it and went on to 60
+    c.assigned([ALERTS])
+    assert await admitted(c, [60, 61]) == [60, 61]
+    assert log.seeks == []
+
+
+async def test_when_the_reread_does_not_come_the_check_is_made_again():
+    log = Log(range(30))
+    c = continuity(log, committed={ALERTS: 0}, patience=0.0)
+    assert await admitted(c, [0, 8]) == [0]
+    assert await admitted(c, [9]) == []
+    assert log.seeks == [(ALERTS, 1), (ALERTS, 1)]
+
+
+async def test_a_broker_that_does_not_answer_is_never_taken_for_an_empty_gap():
+    log = Log(range(30), silent=True)
+    c = continuity(log, committed={ALERTS: 0})
+    assert await admitted(c, [0, 1, 7]) == [0, 1]
+    assert log.seeks == [(ALERTS, 2)]
+
+
+async def test_before_faust_has_read_the_committed_offset_the_broker_is_asked():
+    log = Log(range(100))
+    log.group_committed = 70
+    c = continuity(log, committed={})
+    assert await admitted(c, [70, 71]) == [70, 71]
+    assert log.probes == [] and log.seeks == []
+
+
+async def test_without_a_committed_offset_the_log_start_is_expected():
+    log = Log(range(10, 20))  # retention removed 0..9
+    c = continuity(log, committed={})
+    assert await admitted(c, [10, 11]) == [10, 11]
+    assert log.probes == [0] and log.seeks == []
+    dropped = Log(range(20))
+    c = continuity(dropped, committed={})
+    assert await admitted(c, [5]) == []
+    assert dropped.seeks == [(ALERTS, 0)]
+
+
+@pytest.mark.kafka
+async def test_the_probe_reads_the_first_record_at_or_after_an_offset_from_the_broker(topics):
+    topics.create()
+    topics.send_raw([(b"p-1", b"{}")] * 5, topic="carewatch.alerts")
+    partition = next(tp.partition for tp, end in topics.end_offsets("carewatch.alerts").items() if end)
+    probe = Probe(bootstrap_servers=topics.bootstrap, group="no-such-group", wait=0.5)
+    try:
+        tp = TP(topics.name("carewatch.alerts"), partition)
+        assert await probe.first(tp, 2) == 2
+        assert await probe.first(tp, 0) == 0
+        assert await probe.first(tp, 5) is None  # nothing there yet
+        assert await probe.committed(tp) is None
+        group = KafkaConsumer(bootstrap_servers=topics.bootstrap, group_id=f"{topics.prefix}probe",
+                              enable_auto_commit=False)
+        group.assign([TopicPartition(tp.topic, partition)])
+        group.commit({TopicPartition(tp.topic, partition): OffsetAndMetadata(3, "", -1)})
+        group.close()
+        member = Probe(bootstrap_servers=topics.bootstrap, group=f"{topics.prefix}probe")
+        try:
+            assert await member.committed(tp) == 3
+        finally:
+            await member.stop()
+    finally:
+        await probe.stop()
