@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from streams import config, topics
 
@@ -20,6 +20,16 @@ class Topics:
 
     def create(self) -> None:
         topics.ensure(self.settings())
+
+    def delete(self, starting: str) -> None:
+        """Delete every topic whose name starts with `starting` (the broker finishes it in the background)."""
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
+        try:
+            names = [t for t in admin.list_topics() if t.startswith(starting)]
+            if names:
+                admin.delete_topics(names)
+        finally:
+            admin.close()
 
     def name(self, topic: str) -> str:
         return self.prefix + topic

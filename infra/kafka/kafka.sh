@@ -51,8 +51,8 @@ start() {
       kafka.Kafka "$data/server.properties" >"$data/broker.log" 2>&1 &
     echo $! > "$pidfile"
   fi
-  if ! answers 60; then
-    echo "kafka: did not answer within 60 s; last log lines:" >&2
+  if ! answers 120; then
+    echo "kafka: did not answer within 120 s; last log lines:" >&2
     tail -n 30 "$data/broker.log" >&2 || true
     exit 1
   fi

@@ -276,7 +276,7 @@ class Alerting:
         """The ack API (CONTRACT §3)."""
         principal = self.tokens.authenticate(request.headers.get("Authorization"))
         if principal is None:  # token checks come first (CONTRACT §3), before the body is even read
-            code, body = self._refuse(401, action, alert_id, None, "a valid bearer token is required")
+            code, body = self.refuse(401, action, alert_id, None, "a valid bearer token is required")
             return view.json(body, status=code)
         note = None
         body = await request.read()
@@ -287,7 +287,7 @@ class Alerting:
                 if not isinstance(parsed, dict) or not isinstance(note, (str, type(None))):
                     raise ValueError
             except ValueError:
-                code, answer_body = self._refuse(400, action, alert_id, principal,
+                code, answer_body = self.refuse(400, action, alert_id, principal,
                                                  "body: expected a JSON object with an optional string 'note'")
                 return view.json(answer_body, status=code)
         if action in ACTIONS and self.case(alert_id) is None and not request.headers.get(_FORWARDED):
@@ -304,7 +304,7 @@ class Alerting:
         if code != 200:
             reason = {404: "no such alert here", 403: "the alert belongs to another care team",
                       409: "the alert is resolved"}[code]
-            return self._refuse(code, action, alert_id, principal, reason)
+            return self.refuse(code, action, alert_id, principal, reason)
         subject = self.index[alert_id]
         command_id = uuid.uuid4().hex
         future = asyncio.get_running_loop().create_future()
@@ -340,8 +340,9 @@ class Alerting:
                     log.warning("asking a peer worker about an alert failed: %s", type(exc).__name__)
         return None
 
-    def _refuse(self, code: int, action: str, alert_id: str, principal: Principal | None,
-                reason: str) -> tuple[int, dict[str, Any]]:
+    def refuse(self, code: int, action: str, alert_id: str, principal: Principal | None,
+               reason: str) -> tuple[int, dict[str, Any]]:
+        """A refused action, counted and on the audit trail like a done one (the API's and the console's)."""
         self.metrics.actions.labels(action, str(code)).inc()
         entry = {"at": time.time(), "action": action, "alert_id": alert_id,
                  "by": principal.who if principal else None, "code": code}

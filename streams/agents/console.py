@@ -220,18 +220,20 @@ class Console:
         form = await _form(request)
         note = form.get("note", "").strip()[:500]
         case = self._case_for(session, alert_id)
+
+        def refused(code: int, title: str, text: str) -> web.Response:  # audited like the ack API's refusals
+            self.alerting.refuse(code, action, alert_id, session.principal, title)
+            return _html(pages.message_page(title, text, session=session, csrf=csrf), status=code)
+
         if case is None or action not in ("ack", "resolve", "silence"):
-            return _html(pages.message_page("No such alert", "There is no alert with this address for your team.",
-                                            session=session, csrf=csrf), status=404)
+            return refused(404, "No such alert", "There is no alert with this address for your team.")
         back = f"/console/alerts/{quote(alert_id)}"
         if not note:
-            return _html(pages.message_page("A note is needed", "Write a short note for the audit trail, then "
-                                            "try again.", session=session, csrf=csrf), status=400)
+            return refused(400, "A note is needed", "Write a short note for the audit trail, then try again.")
         if action == "silence":
             if is_safety(case["alert"]):
-                return _html(pages.message_page("Cannot be silenced", "A safety rule raised this alert; safety "
-                                                "alerts always reach a person.", session=session, csrf=csrf),
-                             status=409)
+                return refused(409, "Cannot be silenced", "A safety rule raised this alert; safety alerts always "
+                                                          "reach a person.")
             try:
                 await self.silences.make(session.principal, {"subject": case["alert"]["subject"],
                                                               "duration": form.get("duration", ""),

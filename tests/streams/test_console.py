@@ -244,6 +244,9 @@ def test_another_team_sees_nothing_and_missing_or_forged_sessions_and_cross_site
                             data={"csrf": south.csrf(), "note": "not mine"})
     assert refused.status_code == 404
     assert "p-sec01" not in south.request("GET", "/console/audit").text
+    wait_for(lambda: [e for r in topics.read_all("carewatch.audit") if (e := orjson.loads(r.value)).get("alert_id")
+                      == alert_id and e.get("code") == 404 and "team-south" in str(e.get("by"))],
+             timeout=30, what="south's refused console action on the audit trail")
 
     stranger = visitor(worker.url)
     assert stranger.request("GET", "/console/inbox").status_code == 303  # to the sign-in page
