@@ -53,13 +53,13 @@ from .produce import send_all
 if TYPE_CHECKING:
     from ..app import Worker
 
-__all__ = ["Alerting", "install"]
+__all__ = ["FORWARDED", "Alerting", "install"]
 
 log = logging.getLogger(__name__)
 
 _ANSWER_WAIT = 10.0
 #: set on a request one worker passes to another, so that it is passed on once only
-_FORWARDED = "carewatch-forwarded"
+FORWARDED = "carewatch-forwarded"
 
 
 class Alerting:
@@ -290,7 +290,7 @@ class Alerting:
                 code, answer_body = self.refuse(400, action, alert_id, principal,
                                                  "body: expected a JSON object with an optional string 'note'")
                 return view.json(answer_body, status=code)
-        if action in ACTIONS and self.case(alert_id) is None and not request.headers.get(_FORWARDED):
+        if action in ACTIONS and self.case(alert_id) is None and not request.headers.get(FORWARDED):
             forwarded = await self._ask_peers(request, alert_id, action, body)
             if forwarded is not None:
                 return view.bytes(forwarded[1], status=forwarded[0], content_type="application/json")
@@ -322,12 +322,16 @@ class Alerting:
         self.metrics.actions.labels(action, str(code)).inc()
         return code, {"alert_id": alert_id, "status": status}
 
-    async def _ask_peers(self, request: Any, alert_id: str, action: str, body: bytes) -> tuple[int, bytes] | None:
-        """Another worker of the group may hold the alert's partition: ask each once; None if none knows it."""
+    def peers(self) -> list[str]:
+        """The web addresses of the group's other workers (which hold the partitions this one does not)."""
         app = self.worker.app
         own = str(app.conf.canonical_url).rstrip("/")
-        peers = sorted({url.rstrip("/") for url in app.assignor.changelog_distribution} - {own})
-        headers = {"Authorization": request.headers.get("Authorization", ""), _FORWARDED: "1",
+        return sorted({url.rstrip("/") for url in app.assignor.changelog_distribution} - {own})
+
+    async def _ask_peers(self, request: Any, alert_id: str, action: str, body: bytes) -> tuple[int, bytes] | None:
+        """Another worker of the group may hold the alert's partition: ask each once; None if none knows it."""
+        peers = self.peers()
+        headers = {"Authorization": request.headers.get("Authorization", ""), FORWARDED: "1",
                    "Content-Type": "application/json"}
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=_ANSWER_WAIT + 5)) as session:
             for peer in peers:

@@ -1,10 +1,13 @@
 """The care-team console on the worker's web server: sign-in, inbox, alert pages, actions, audit.
 
 Pages come from console/ (pure HTML); this module feeds them: alerts in care
-from the `alert-books` table of the partitions this worker holds, risk
-trends and timelines read back from carewatch.risk and carewatch.audit, and
-live inbox updates (server-sent events) when the alerting agent changes a
-team's alerts. Actions go through the same path as the ack API and the
+from the `alert-books` table of the partitions this worker holds, and from
+the group's other workers for the rest (the inbox gathers every worker's
+cases; an alert page or action for an alert held elsewhere is passed to the
+worker that holds it, with the same session: workers share the session key),
+risk trends and timelines read back from carewatch.risk and carewatch.audit,
+and live inbox updates (server-sent events) when the alerting agent changes
+a team's alerts. Actions go through the same path as the ack API and the
 silences API, so the audit trail names the person who signed in.
 
 Every page needs a signed session cookie (HttpOnly, Secure, SameSite=Strict);
@@ -24,8 +27,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
+import aiohttp
 import orjson
 from aiohttp import web
 from faust.web import View
@@ -36,6 +40,7 @@ import console as console_package
 from console import pages
 from console.session import COOKIE, Session, Sessions
 
+from .alerting import FORWARDED
 from .history import History
 from .produce import send_all
 
@@ -62,6 +67,8 @@ _HEADERS = {
 }
 _DONE = {"ack": "Acknowledged: escalation stopped.", "resolve": "Resolved.", "silence": "Silenced."}
 _KEEPALIVE = 15.0
+#: how long a page waits for the other workers (a dead one is still listed until the group notices)
+_PEER_WAIT = 3.0
 
 
 class Console:
@@ -165,10 +172,50 @@ class Console:
         if filters["status"] not in ("", "firing", "acknowledged", "resolved"):
             filters["status"] = ""
         cases, now = self._visible(session, filters), time.time()
+        if not request.headers.get(FORWARDED):
+            query = urlencode({k: v for k, v in filters.items() if v})
+            for _, body in await self._ask_peers(request, "GET", f"/console/inbox/cases?{query}"):
+                cases += orjson.loads(body)
+            cases = list({case["alert"]["alert_id"]: case for case in cases}.values())
         if rows_only:
             return _html(pages.inbox_rows(cases, now=now))
         return _html(pages.inbox_page(cases, session=session, csrf=self.sessions.csrf(session), filters=filters,
                                       now=now))
+
+    async def cases(self, request: Any) -> web.Response:
+        """The inbox's cases held here, for another worker's inbox (as JSON)."""
+        session = self.session(request)
+        if session is None:
+            return web.Response(status=401, headers=_HEADERS)
+        filters = {key: request.query.get(key, "") for key in ("severity", "status")}
+        return web.Response(body=orjson.dumps(self._visible(session, filters)), content_type="application/json",
+                            headers=_HEADERS)
+
+    async def _ask_peers(self, request: Any, method: str, path: str, *, form: dict[str, str] | None = None,
+                         first: bool = False) -> list[tuple[int, bytes]]:
+        """The other workers' answers (all but 404) to the same request with the same session; only the first
+        if `first`. A worker that does not answer in time is left out (its partitions move once the group
+        notices it is gone)."""
+        headers = {FORWARDED: "1", "Cookie": f"{COOKIE}={request.cookies.get(COOKIE, '')}"}
+        data = None
+        if form is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            data = urlencode(form)
+        answers: list[tuple[int, bytes]] = []
+        timeout = aiohttp.ClientTimeout(total=_PEER_WAIT)
+        async with aiohttp.ClientSession(timeout=timeout) as client:
+            for peer in self.alerting.peers():
+                try:
+                    async with client.request(method, f"{peer}{path}", data=data, headers=headers,
+                                              allow_redirects=False) as response:
+                        if response.status == 404:
+                            continue
+                        answers.append((response.status, await response.read()))
+                        if first:
+                            break
+                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                    log.warning("asking a peer worker for console data failed: %s", type(exc).__name__)
+        return answers
 
     def _case_for(self, session: Session, alert_id: str) -> dict[str, Any] | None:
         case = self.alerting.case(alert_id)
@@ -182,10 +229,13 @@ class Console:
             return self._signed_out(request)
         csrf = self.sessions.csrf(session)
         case = self._case_for(session, alert_id)
+        if case is None and not request.headers.get(FORWARDED):
+            for status, body in await self._ask_peers(request, "GET", request.path_qs, first=True):
+                return web.Response(body=body, status=status, content_type="text/html", charset="utf-8",
+                                    headers=_HEADERS)
         if case is None:
-            return _html(pages.message_page("No such alert", "There is no alert with this address for your team "
-                                            "(or it is held by another worker).", session=session, csrf=csrf),
-                         status=404)
+            return _html(pages.message_page("No such alert", "There is no alert with this address for your team.",
+                                            session=session, csrf=csrf), status=404)
         subject = case["alert"]["subject"]
         trend, timeline = await asyncio.gather(self._trend(subject), self._timeline(subject, alert_id))
         return _html(pages.alert_page(case, session=session, csrf=csrf, trend=trend, timeline=timeline,
@@ -221,18 +271,26 @@ class Console:
         note = form.get("note", "").strip()[:500]
         case = self._case_for(session, alert_id)
 
-        def refused(code: int, title: str, text: str) -> web.Response:  # audited like the ack API's refusals
+        def refuse(code: int, title: str, text: str) -> web.Response:  # audited like the ack API's refusals
             self.alerting.refuse(code, action, alert_id, session.principal, title)
             return _html(pages.message_page(title, text, session=session, csrf=csrf), status=code)
 
+        if case is None and request.headers.get(FORWARDED):  # the worker asked refuses (and audits) if none has it
+            return _html(pages.message_page("No such alert", "", session=session, csrf=csrf), status=404)
+        if case is None and action in ("ack", "resolve", "silence"):
+            for status, body in await self._ask_peers(request, "POST", request.path, form=form, first=True):
+                if status == 303:  # done there: back to the alert's page here
+                    return _redirect(f"/console/alerts/{quote(alert_id)}?done={action}")
+                return web.Response(body=body, status=status, content_type="text/html", charset="utf-8",
+                                    headers=_HEADERS)
         if case is None or action not in ("ack", "resolve", "silence"):
-            return refused(404, "No such alert", "There is no alert with this address for your team.")
+            return refuse(404, "No such alert", "There is no alert with this address for your team.")
         back = f"/console/alerts/{quote(alert_id)}"
         if not note:
-            return refused(400, "A note is needed", "Write a short note for the audit trail, then try again.")
+            return refuse(400, "A note is needed", "Write a short note for the audit trail, then try again.")
         if action == "silence":
             if is_safety(case["alert"]):
-                return refused(409, "Cannot be silenced", "A safety rule raised this alert; safety alerts always "
+                return refuse(409, "Cannot be silenced", "A safety rule raised this alert; safety alerts always "
                                                           "reach a person.")
             try:
                 await self.silences.make(session.principal, {"subject": case["alert"]["subject"],
@@ -347,6 +405,11 @@ def install(worker: Worker, alerting: Alerting, silences: Silences) -> Console |
     class InboxRows(View):
         async def get(self, request):
             return await console.inbox(request, rows_only=True)
+
+    @app.page("/console/inbox/cases")
+    class InboxCases(View):
+        async def get(self, request):
+            return await console.cases(request)
 
     @app.page("/console/events")
     class Events(View):

@@ -20,12 +20,13 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from kafka.partitioner.default import murmur2
 
 from streams.topics import AUDIT
 from tests.factory import event
 from tests.processes import wait_for
 from tests.receivers import HttpReceiver
-from tests.streams.test_alerting import alerting_config
+from tests.streams.test_alerting import alerting_config, crisis
 
 pytestmark = pytest.mark.kafka
 
@@ -296,4 +297,47 @@ def test_another_team_sees_nothing_and_missing_or_forged_sessions_and_cross_site
     for entry in audit:
         assert "heron" not in orjson.dumps(entry).decode()
     assert "heron" not in worker.log()
+    hook.stop()
+
+
+def test_with_two_workers_the_console_of_either_shows_and_acts_on_every_alert_of_the_team(
+        worker_factory, topics, visitor, monkeypatch):
+    monkeypatch.setenv("CONSOLE_TWO_WORKERS_SECRET", "a key both workers share, 32 bytes")
+    hook = HttpReceiver()
+    config = console_config(hook.url) | {"console": {"session_secret_env": "CONSOLE_TWO_WORKERS_SECRET"}}
+    one, two = worker_factory(name="one", config=config), worker_factory(name="two", config=config)
+    wait_for(lambda: one.assigned() and two.assigned() and len(one.assigned() | two.assigned()) == 12,
+             timeout=120, what="both workers to share the partitions")
+    crisis(topics, "p-con01", "con-1")
+    alert_id = wait_for(lambda: hook.received(), timeout=60, what="the alert")[0].json()["alert_id"]
+    partition = (murmur2(b"p-con01") & 0x7FFFFFFF) % 12
+    other = two if partition in one.assigned() else one  # the worker that does not hold the alert
+
+    north = visitor(other.url)
+    assert north.sign_in("north-token").status_code == 303
+    assert alert_id in north.request("GET", "/console/inbox").text
+    assert alert_id in north.request("GET", "/console/inbox/rows").text
+    page = north.request("GET", f"/console/alerts/{alert_id}")
+    assert page.status_code == 200 and "p-con01" in page.text
+    done = north.request("POST", f"/console/alerts/{alert_id}/ack",
+                         data={"csrf": north.csrf(), "note": "called, safe with family"})
+    assert done.status_code == 303 and done.headers["location"] == f"/console/alerts/{alert_id}?done=ack"
+    assert "Acknowledged" in north.request("GET", done.headers["location"]).text
+
+    south = visitor(other.url)
+    assert south.sign_in("south-token").status_code == 303
+    assert alert_id not in south.request("GET", "/console/inbox").text
+    assert south.request("GET", f"/console/alerts/{alert_id}").status_code == 404
+    refused = south.request("POST", f"/console/alerts/{alert_id}/resolve", data={"csrf": south.csrf(), "note": "x"})
+    assert refused.status_code == 404
+
+    def audited():
+        entries = [orjson.loads(r.value) for r in topics.read_all(AUDIT)]
+        return [e for e in entries if e.get("alert_id") == alert_id and e.get("action") in ("ack", "resolve")]
+
+    # the ack, and the refusal once: by the worker asked (the one that passed it on asked first, and audits nothing)
+    entries = wait_for(lambda: (found := audited()) and any(e.get("by") == "team-south" for e in found) and found,
+                       timeout=30, what="the ack and the refusal on the audit trail")
+    assert any(e["action"] == "ack" and e.get("by") == "team-north" and e.get("note") for e in entries)
+    assert [(e["action"], e["code"]) for e in entries if e.get("by") == "team-south"] == [("resolve", 404)]
     hook.stop()
