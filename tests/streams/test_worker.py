@@ -18,6 +18,8 @@ def test_health_ready_and_metrics_with_every_outcome_at_zero(worker_factory):
     assert httpx.get(f"{worker.url}/readyz").json() == {"ready": True, "reason": "ok", "partitions": list(range(12))}
     assert worker.outcomes() == {"processed": 0, "consent_dropped": 0, "duplicate": 0, "dead_lettered": 0}
     assert worker.metrics()[("carewatch_ingest_stalled_partitions", ())] == 0
+    only = worker.metrics("carewatch_ingest_events_total")
+    assert only and {name for name, _ in only} == {"carewatch_ingest_events_total"}
 
 
 def test_dedupe_and_consent_survive_a_restart_from_the_changelog_alone(worker_factory, topics, tmp_path):
