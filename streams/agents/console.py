@@ -69,6 +69,9 @@ _DONE = {"ack": "Acknowledged: escalation stopped.", "resolve": "Resolved.", "si
 _KEEPALIVE = 15.0
 #: how long a page waits for the other workers (a dead one is still listed until the group notices)
 _PEER_WAIT = 3.0
+#: a peer's answers taken as its own: a page it showed, and what it answered to an action on an alert it holds
+_SHOWN = frozenset({200})
+_ANSWERED = frozenset({200, 303, 400, 403, 409, 503})
 
 
 class Console:
@@ -174,7 +177,7 @@ class Console:
         cases, now = self._visible(session, filters), time.time()
         if not request.headers.get(FORWARDED):
             query = urlencode({k: v for k, v in filters.items() if v})
-            for _, body in await self._ask_peers(request, "GET", f"/console/inbox/cases?{query}"):
+            for _, body in await self._ask_peers(request, "GET", f"/console/inbox/cases?{query}", accept=_SHOWN):
                 cases += orjson.loads(body)
             cases = list({case["alert"]["alert_id"]: case for case in cases}.values())
         if rows_only:
@@ -191,11 +194,11 @@ class Console:
         return web.Response(body=orjson.dumps(self._visible(session, filters)), content_type="application/json",
                             headers=_HEADERS)
 
-    async def _ask_peers(self, request: Any, method: str, path: str, *, form: dict[str, str] | None = None,
-                         first: bool = False) -> list[tuple[int, bytes]]:
-        """The other workers' answers (all but 404) to the same request with the same session; only the first
-        if `first`. A worker that does not answer in time is left out (its partitions move once the group
-        notices it is gone)."""
+    async def _ask_peers(self, request: Any, method: str, path: str, *, accept: frozenset[int],
+                         form: dict[str, str] | None = None, first: bool = False) -> list[tuple[int, bytes]]:
+        """The other workers' answers with a status in `accept` to the same request with the same session;
+        only the first if `first`. A worker that does not answer in time is left out (its partitions move
+        once the group notices it is gone), and so is one that does not know the session (another key)."""
         headers = {FORWARDED: "1", "Cookie": f"{COOKIE}={request.cookies.get(COOKIE, '')}"}
         data = None
         if form is not None:
@@ -208,7 +211,10 @@ class Console:
                 try:
                     async with client.request(method, f"{peer}{path}", data=data, headers=headers,
                                               allow_redirects=False) as response:
-                        if response.status == 404:
+                        if response.status == 401:
+                            log.warning("a peer worker refused this console session: set the same %s on every "
+                                        "worker", self.settings.session_secret_env)
+                        if response.status not in accept:
                             continue
                         answers.append((response.status, await response.read()))
                         if first:
@@ -230,7 +236,7 @@ class Console:
         csrf = self.sessions.csrf(session)
         case = self._case_for(session, alert_id)
         if case is None and not request.headers.get(FORWARDED):
-            for status, body in await self._ask_peers(request, "GET", request.path_qs, first=True):
+            for status, body in await self._ask_peers(request, "GET", request.path_qs, accept=_SHOWN, first=True):
                 return web.Response(body=body, status=status, content_type="text/html", charset="utf-8",
                                     headers=_HEADERS)
         if case is None:
@@ -278,7 +284,8 @@ class Console:
         if case is None and request.headers.get(FORWARDED):  # the worker asked refuses (and audits) if none has it
             return _html(pages.message_page("No such alert", "", session=session, csrf=csrf), status=404)
         if case is None and action in ("ack", "resolve", "silence"):
-            for status, body in await self._ask_peers(request, "POST", request.path, form=form, first=True):
+            for status, body in await self._ask_peers(request, "POST", request.path, accept=_ANSWERED, form=form,
+                                                      first=True):
                 if status == 303:  # done there: back to the alert's page here
                     return _redirect(f"/console/alerts/{quote(alert_id)}?done={action}")
                 return web.Response(body=body, status=status, content_type="text/html", charset="utf-8",

@@ -341,3 +341,22 @@ def test_with_two_workers_the_console_of_either_shows_and_acts_on_every_alert_of
     assert any(e["action"] == "ack" and e.get("by") == "team-north" and e.get("note") for e in entries)
     assert [(e["action"], e["code"]) for e in entries if e.get("by") == "team-south"] == [("resolve", 404)]
     hook.stop()
+
+
+def test_workers_with_different_session_keys_each_show_their_own_alerts_and_say_why(worker_factory, topics, visitor):
+    hook = HttpReceiver()
+    config = console_config(hook.url)  # no shared key: each worker makes its own
+    one, two = worker_factory(name="one", config=config), worker_factory(name="two", config=config)
+    wait_for(lambda: one.assigned() and two.assigned() and len(one.assigned() | two.assigned()) == 12,
+             timeout=120, what="both workers to share the partitions")
+    crisis(topics, "p-key01", "key-1")
+    alert_id = wait_for(lambda: hook.received(), timeout=60, what="the alert")[0].json()["alert_id"]
+    partition = (murmur2(b"p-key01") & 0x7FFFFFFF) % 12
+    holder, other = (one, two) if partition in one.assigned() else (two, one)
+    for worker, shown in ((holder, True), (other, False)):
+        north = visitor(worker.url)
+        assert north.sign_in("north-token").status_code == 303
+        inbox = north.request("GET", "/console/inbox")
+        assert inbox.status_code == 200 and (alert_id in inbox.text) is shown
+    assert "refused this console session: set the same CAREWATCH_CONSOLE_SECRET on every worker" in other.log()
+    hook.stop()
