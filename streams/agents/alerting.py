@@ -31,7 +31,6 @@ import uuid
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import orjson
 from faust.streams import _current_event
 from faust.web import View
@@ -47,19 +46,21 @@ from alerts.outbox import Outbox
 from alerts.routing import UNASSIGNED
 from alerts.silences import from_config
 
+from . import peers
 from .continuity import install as continuity_for
+from .peers import FORWARDED
 from .produce import send_all
 
 if TYPE_CHECKING:
     from ..app import Worker
 
-__all__ = ["FORWARDED", "Alerting", "install"]
+__all__ = ["Alerting", "install"]
 
 log = logging.getLogger(__name__)
 
 _ANSWER_WAIT = 10.0
-#: set on a request one worker passes to another, so that it is passed on once only
-FORWARDED = "carewatch-forwarded"
+#: a peer's every answer but 404 (it does not hold the alert either)
+_NOT_HERE_EXCEPTED = frozenset(range(100, 600)) - {404}
 
 
 class Alerting:
@@ -322,27 +323,13 @@ class Alerting:
         self.metrics.actions.labels(action, str(code)).inc()
         return code, {"alert_id": alert_id, "status": status}
 
-    def peers(self) -> list[str]:
-        """The web addresses of the group's other workers (which hold the partitions this one does not)."""
-        app = self.worker.app
-        own = str(app.conf.canonical_url).rstrip("/")
-        return sorted({url.rstrip("/") for url in app.assignor.changelog_distribution} - {own})
-
     async def _ask_peers(self, request: Any, alert_id: str, action: str, body: bytes) -> tuple[int, bytes] | None:
         """Another worker of the group may hold the alert's partition: ask each once; None if none knows it."""
-        peers = self.peers()
-        headers = {"Authorization": request.headers.get("Authorization", ""), FORWARDED: "1",
-                   "Content-Type": "application/json"}
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=_ANSWER_WAIT + 5)) as session:
-            for peer in peers:
-                try:
-                    async with session.post(f"{peer}/v1/alerts/{alert_id}/{action}", data=body,
-                                            headers=headers) as response:
-                        if response.status != 404:
-                            return response.status, await response.read()
-                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                    log.warning("asking a peer worker about an alert failed: %s", type(exc).__name__)
-        return None
+        answers = await peers.ask(peers.addresses(self.worker.app), "POST", f"/v1/alerts/{alert_id}/{action}",
+                                  headers={"Authorization": request.headers.get("Authorization", ""),
+                                           "Content-Type": "application/json"},
+                                  data=body, accept=_NOT_HERE_EXCEPTED, wait=_ANSWER_WAIT + 5)
+        return answers[0] if answers else None
 
     def refuse(self, code: int, action: str, alert_id: str, principal: Principal | None,
                reason: str) -> tuple[int, dict[str, Any]]:

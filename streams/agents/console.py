@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
-import aiohttp
 import orjson
 from aiohttp import web
 from faust.web import View
@@ -40,8 +39,9 @@ import console as console_package
 from console import pages
 from console.session import COOKIE, Session, Sessions
 
-from .alerting import FORWARDED
+from . import peers
 from .history import History
+from .peers import FORWARDED
 from .produce import send_all
 
 if TYPE_CHECKING:
@@ -67,8 +67,10 @@ _HEADERS = {
 }
 _DONE = {"ack": "Acknowledged: escalation stopped.", "resolve": "Resolved.", "silence": "Silenced."}
 _KEEPALIVE = 15.0
-#: how long a page waits for the other workers (a dead one is still listed until the group notices)
+#: how long a page waits for the other workers (a dead one is still listed until the group notices), and an
+#: action passed on (the worker that holds the alert answers once its agent has applied it)
 _PEER_WAIT = 3.0
+_ACTION_WAIT = 15.0
 #: a peer's answers taken as its own: a page it showed, and what it answered to an action on an alert it holds
 _SHOWN = frozenset({200})
 _ANSWERED = frozenset({200, 303, 400, 403, 409, 503})
@@ -196,32 +198,19 @@ class Console:
 
     async def _ask_peers(self, request: Any, method: str, path: str, *, accept: frozenset[int],
                          form: dict[str, str] | None = None, first: bool = False) -> list[tuple[int, bytes]]:
-        """The other workers' answers with a status in `accept` to the same request with the same session;
-        only the first if `first`. A worker that does not answer in time is left out (its partitions move
-        once the group notices it is gone), and so is one that does not know the session (another key)."""
-        headers = {FORWARDED: "1", "Cookie": f"{COOKIE}={request.cookies.get(COOKIE, '')}"}
-        data = None
+        """The other workers' answers with a status in `accept` to the same request with the same session
+        (only the first if `first`); one that does not know the session (another key) is left out, and said
+        in the log when the inbox gathers."""
+        headers = {"Cookie": f"{COOKIE}={request.cookies.get(COOKIE, '')}"}
         if form is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
-            data = urlencode(form)
-        answers: list[tuple[int, bytes]] = []
-        timeout = aiohttp.ClientTimeout(total=_PEER_WAIT)
-        async with aiohttp.ClientSession(timeout=timeout) as client:
-            for peer in self.alerting.peers():
-                try:
-                    async with client.request(method, f"{peer}{path}", data=data, headers=headers,
-                                              allow_redirects=False) as response:
-                        if response.status == 401:
-                            log.warning("a peer worker refused this console session: set the same %s on every "
-                                        "worker", self.settings.session_secret_env)
-                        if response.status not in accept:
-                            continue
-                        answers.append((response.status, await response.read()))
-                        if first:
-                            break
-                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                    log.warning("asking a peer worker for console data failed: %s", type(exc).__name__)
-        return answers
+        answers = await peers.ask(peers.addresses(self.worker.app), method, path, headers=headers,
+                                  accept=accept if first else accept | {401}, data=urlencode(form) if form is not None else None,
+                                  wait=_ACTION_WAIT if form is not None else _PEER_WAIT, first=first)
+        if any(status == 401 for status, _ in answers):
+            log.warning("a peer worker refused this console session: set the same %s on every worker",
+                        self.settings.session_secret_env)
+        return [(status, body) for status, body in answers if status != 401]
 
     def _case_for(self, session: Session, alert_id: str) -> dict[str, Any] | None:
         case = self.alerting.case(alert_id)

@@ -55,6 +55,20 @@ def crisis(topics, subject: str, event_id: str) -> None:
     topics.send_raw([(subject.encode(), orjson.dumps(consent)), (subject.encode(), orjson.dumps(phq))])
 
 
+def two_workers(worker_factory, config: dict) -> tuple:
+    """Two workers of one group, once they share the 12 partitions."""
+    one, two = worker_factory(name="one", config=config), worker_factory(name="two", config=config)
+    wait_for(lambda: one.assigned() and two.assigned() and len(one.assigned() | two.assigned()) == 12,
+             timeout=120, what="both workers to share the partitions")
+    return one, two
+
+
+def held_by(subject: str, one, two) -> tuple:
+    """(the worker that holds the person's partition, the other one)."""
+    partition = (murmur2(subject.encode()) & 0x7FFFFFFF) % 12
+    return (one, two) if partition in one.assigned() else (two, one)
+
+
 def act(worker, alert_id: str, action: str, token: str | None, **body) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return httpx.post(f"{worker.url}/v1/alerts/{alert_id}/{action}", headers=headers, json=body or None, timeout=15)
@@ -193,13 +207,10 @@ def test_silences_through_the_api_are_team_scoped_audited_and_never_mute_a_safet
 def test_with_two_workers_either_one_answers_the_ack_api(worker_factory, topics):
     hook = HttpReceiver()
     config = alerting_config(hook.url)
-    one, two = worker_factory(name="one", config=config), worker_factory(name="two", config=config)
-    wait_for(lambda: one.assigned() and two.assigned() and len(one.assigned() | two.assigned()) == 12,
-             timeout=120, what="both workers to share the partitions")
+    one, two = two_workers(worker_factory, config)
     crisis(topics, "p-two01", "two-1")
     aid = wait_for(lambda: hook.received(), timeout=60, what="the alert")[0].json()["alert_id"]
-    partition = (murmur2(b"p-two01") & 0x7FFFFFFF) % 12
-    holder, other = (one, two) if partition in one.assigned() else (two, one)
+    holder, other = held_by("p-two01", one, two)
     taken = act(other, aid, "ack", "alice")  # the worker without the alert passes the request on
     assert (taken.status_code, taken.json()["status"]) == (200, "acknowledged")
     assert act(holder, aid, "resolve", "north-token").json()["status"] == "resolved"

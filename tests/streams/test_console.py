@@ -20,13 +20,12 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from kafka.partitioner.default import murmur2
 
 from streams.topics import AUDIT
 from tests.factory import event
 from tests.processes import wait_for
 from tests.receivers import HttpReceiver
-from tests.streams.test_alerting import alerting_config, crisis
+from tests.streams.test_alerting import alerting_config, crisis, held_by, two_workers
 
 pytestmark = pytest.mark.kafka
 
@@ -305,13 +304,10 @@ def test_with_two_workers_the_console_of_either_shows_and_acts_on_every_alert_of
     monkeypatch.setenv("CONSOLE_TWO_WORKERS_SECRET", "a key both workers share, 32 bytes")
     hook = HttpReceiver()
     config = console_config(hook.url) | {"console": {"session_secret_env": "CONSOLE_TWO_WORKERS_SECRET"}}
-    one, two = worker_factory(name="one", config=config), worker_factory(name="two", config=config)
-    wait_for(lambda: one.assigned() and two.assigned() and len(one.assigned() | two.assigned()) == 12,
-             timeout=120, what="both workers to share the partitions")
+    one, two = two_workers(worker_factory, config)
     crisis(topics, "p-con01", "con-1")
     alert_id = wait_for(lambda: hook.received(), timeout=60, what="the alert")[0].json()["alert_id"]
-    partition = (murmur2(b"p-con01") & 0x7FFFFFFF) % 12
-    other = two if partition in one.assigned() else one  # the worker that does not hold the alert
+    _, other = held_by("p-con01", one, two)  # the worker that does not hold the alert
 
     north = visitor(other.url)
     assert north.sign_in("north-token").status_code == 303
@@ -346,13 +342,10 @@ def test_with_two_workers_the_console_of_either_shows_and_acts_on_every_alert_of
 def test_workers_with_different_session_keys_each_show_their_own_alerts_and_say_why(worker_factory, topics, visitor):
     hook = HttpReceiver()
     config = console_config(hook.url)  # no shared key: each worker makes its own
-    one, two = worker_factory(name="one", config=config), worker_factory(name="two", config=config)
-    wait_for(lambda: one.assigned() and two.assigned() and len(one.assigned() | two.assigned()) == 12,
-             timeout=120, what="both workers to share the partitions")
+    one, two = two_workers(worker_factory, config)
     crisis(topics, "p-key01", "key-1")
     alert_id = wait_for(lambda: hook.received(), timeout=60, what="the alert")[0].json()["alert_id"]
-    partition = (murmur2(b"p-key01") & 0x7FFFFFFF) % 12
-    holder, other = (one, two) if partition in one.assigned() else (two, one)
+    holder, other = held_by("p-key01", one, two)
     for worker, shown in ((holder, True), (other, False)):
         north = visitor(worker.url)
         assert north.sign_in("north-token").status_code == 303
