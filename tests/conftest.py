@@ -18,7 +18,7 @@ import pytest
 from hypothesis import settings
 
 from tests.kafka import Topics
-from tests.processes import WorkerProcess, free_port
+from tests.processes import Service, WorkerProcess, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,6 +26,19 @@ ROOT = Path(__file__).resolve().parent.parent
 settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    Service.started.clear()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A failed test that ran carewatch processes shows their logs: CI keeps nothing else of them."""
+    report = (yield).get_result()
+    if report.failed:
+        for service in Service.started:
+            report.sections.append((f"{service.command} {service.workdir.name}", service.report()))
 
 
 @pytest.fixture(scope="session")

@@ -49,6 +49,8 @@ class Service:
     """A carewatch command run as a child process with its own config file."""
 
     command: str = ""
+    #: every service started during the current test (conftest reports their logs when it fails)
+    started: list[Service] = []
 
     def __init__(self, *, root: Path, workdir: Path, config: dict, args: tuple[str, ...] = ()) -> None:
         self.args = args
@@ -68,6 +70,7 @@ class Service:
             [sys.executable, "-m", "streams.cli", self.command, "--config", str(path), *self.args],
             cwd=self.root, stdout=self._log, stderr=subprocess.STDOUT, env=env,
         )
+        Service.started.append(self)
         self.wait_ready()
 
     def wait_ready(self) -> None:
@@ -78,6 +81,16 @@ class Service:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def report(self, *, lines: int = 40) -> str:
+        """How the process ended (or that it runs), its warnings and errors, and its last lines."""
+        state = ("never started" if self.process is None else "running" if self.alive()
+                 else f"exited with {self.process.returncode}")
+        log = self.log().splitlines()
+        notable = [line for line in log if '"level":"error"' in line or '"level":"critical"' in line
+                   or ('"level":"warning"' in line and "carewatch.console" not in line)]
+        return "\n".join([f"{self.command} in {self.workdir}: {state}", "-- warnings and errors:", *notable[-lines:],
+                          "-- last lines:", *log[-lines // 2:]])
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
         if self.alive():

@@ -13,8 +13,19 @@ expected offset, read outside the group), and if records are there the
 partition is sought back to the first of them (counted in
 `carewatch_offset_gaps_total`). A gap the log itself has (transaction
 markers, compaction) is accepted. Records fetched before the seek that
-arrive after it are passed over until the partition is read again from the
-gap, or for `patience` seconds, after which the check is made again.
+arrive after it are passed over, and each seeks again: faust's fetcher
+moves its read offset past every record it delivers, so a stale record
+delivered after the seek made it drop the records read again (a restarted
+worker under load saw partitions stand still for minutes). Once no stale
+record came for `patience` seconds, a record past the gap makes the check
+again, and a partition not yet read again is sought again even if no
+record arrives.
+
+faust's fetcher also counts every jump in offsets it sees as a gap that may
+be committed over (the record it jumped to included), and a stale record
+after a seek back is such a jump: a commit past records never handled, lost
+at the next crash. On the agents' topics that is switched off; only gaps the
+log itself has, as checked here, are given to faust to commit over.
 """
 
 from __future__ import annotations
@@ -91,11 +102,11 @@ class Continuity:
     """Decides, per record, whether its agent may handle it now; seeks back over the records it missed."""
 
     def __init__(self, *, agent: str, probe: Probe, seek: Callable[[Any, int], Awaitable[None]],
-                 committed: Callable[[Any], int | None], on_gap: Callable[[str], None] = lambda topic: None,
-                 patience: float = 5.0) -> None:
+                 committed: Callable[[Any], int | None], skip: Callable[[Any, int, int], Awaitable[None]],
+                 on_gap: Callable[[str], None] = lambda topic: None, patience: float = 5.0) -> None:
         self.agent = agent
         self.probe = probe
-        self._seek, self._committed, self._on_gap = seek, committed, on_gap
+        self._seek, self._committed, self._skip, self._on_gap = seek, committed, skip, on_gap
         self.patience = patience
         self.next: dict[Any, int] = {}  # partition -> offset the agent expects next
         self._seeking: dict[Any, tuple[int, float]] = {}  # partition -> (offset sought to, when)
@@ -121,9 +132,12 @@ class Continuity:
             return True
         sought = self._seeking.get(tp)
         if sought is not None and sought[0] == expected and time.monotonic() - sought[1] < self.patience:
-            return False  # fetched before the seek: the partition is being read again from `expected`
+            self._seeking[tp] = (expected, time.monotonic())  # patience counts from the last stale record
+            await self._seek(tp, expected)  # fetched before the seek, and it moved faust's read offset on
+            return False
         first = await self.probe.first(tp, expected)
         if first is not None and first >= offset:  # the log itself has no record in between
+            await self._skip(tp, expected, offset - 1)
             self.next[tp] = offset + 1
             self._seeking.pop(tp, None)
             return True
@@ -137,10 +151,23 @@ class Continuity:
         await self._seek(tp, target)
         return False
 
+    async def recheck(self, held: Iterable[Any]) -> list[Any]:
+        """Seek again each held partition whose reading again has not begun within `patience`."""
+        now, held = time.monotonic(), set(held)
+        late = [(tp, target) for tp, (target, since) in self._seeking.items()
+                if tp in held and now - since >= self.patience]
+        for tp, target in late:
+            log.warning("%s: %s[%d] is not read again from %d after %.0f s; seeking again", self.agent, tp.topic,
+                        tp.partition, target, self.patience)
+            self._seeking[tp] = (target, now)
+            await self._seek(tp, target)
+        return [tp for tp, _ in late]
+
 
 def install(worker: Worker, *, agent: str, topics: Iterable[str]) -> Continuity:
     """A Continuity for one agent of this worker's app (reading `topics`), told of every new assignment."""
     app = worker.app
+    topics = set(topics)
     for topic in topics:
         worker.metrics.offset_gaps.labels(topic)
     continuity = Continuity(
@@ -148,11 +175,40 @@ def install(worker: Worker, *, agent: str, topics: Iterable[str]) -> Continuity:
         probe=Probe(bootstrap_servers=worker.settings.kafka.bootstrap_servers, group=worker.settings.worker.app_id),
         seek=lambda tp, offset: app.consumer.seek(tp, offset),
         committed=lambda tp: app.consumer._committed_offset.get(tp),
+        skip=lambda tp, first, last: _faust_gap(app.consumer)(tp, first, last),
         on_gap=lambda topic: worker.metrics.offset_gaps.labels(topic).inc(),
     )
 
     @app.on_partitions_assigned.connect
     async def assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:  # noqa: ARG001 - faust's signal
+        _checked_gaps_only(app.consumer, topics)
         continuity.assigned(assigned)
 
+    @app.timer(continuity.patience, name=f"carewatch.continuity.{agent}")
+    async def recheck() -> None:
+        try:
+            await continuity.recheck(app.consumer.assignment())
+        except KafkaError as exc:  # given up in a rebalance under way: the new assignment resets the seeks
+            log.warning("%s: could not seek again: %s", agent, type(exc).__name__)
+
     return continuity
+
+
+def _faust_gap(consumer: Any) -> Callable[[Any, int, int], Awaitable[None]]:
+    """faust's own way to mark offsets `first..last` of a partition as committable without an ack."""
+    return getattr(consumer, "_carewatch_add_gap", consumer._add_gap)
+
+
+def _checked_gaps_only(consumer: Any, topics: set[str]) -> None:
+    """Stop faust's fetcher from marking jumps in offsets on `topics` as committable (once per consumer)."""
+    if getattr(consumer, "_carewatch_gaps_for", None) is not None:
+        consumer._carewatch_gaps_for |= topics
+        return
+    consumer._carewatch_gaps_for = set(topics)
+    consumer._carewatch_add_gap = original = consumer._add_gap
+
+    async def add_gap(tp: Any, offset_from: int, offset_to: int) -> None:
+        if tp.topic not in consumer._carewatch_gaps_for:
+            await original(tp, offset_from, offset_to)
+
+    consumer._add_gap = add_gap

@@ -6,12 +6,14 @@ of no group that reads the real log) is checked against the real broker.
 
 from __future__ import annotations
 
-from collections import namedtuple
+from collections import defaultdict, namedtuple
 
 import pytest
+from faust.transport.consumer import Consumer as FaustConsumer
+from intervaltree import IntervalTree
 from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
 
-from streams.agents.continuity import Continuity, Probe
+from streams.agents.continuity import Continuity, Probe, _checked_gaps_only, _faust_gap
 
 TP = namedtuple("TP", "topic partition")
 Message = namedtuple("Message", "tp offset")
@@ -27,6 +29,7 @@ class Log:
         self.probes: list[int] = []
         self.seeks: list[tuple[TP, int]] = []
         self.gaps: list[str] = []
+        self.skipped: list[tuple[int, int]] = []  # what faust was told it may commit over
         self.group_committed: int | None = None
 
     async def first(self, tp, offset):
@@ -42,10 +45,13 @@ class Log:
     async def seek(self, tp, offset) -> None:
         self.seeks.append((tp, offset))
 
+    async def skip(self, tp, first, last) -> None:
+        self.skipped.append((first, last))
+
 
 def continuity(log: Log, *, committed=None, patience: float = 60.0) -> Continuity:
     return Continuity(agent="alerting", probe=log, seek=log.seek, committed=lambda tp: (committed or {}).get(tp),
-                      on_gap=log.gaps.append, patience=patience)
+                      skip=log.skip, on_gap=log.gaps.append, patience=patience)
 
 
 async def admitted(c: Continuity, offsets) -> list[int]:
@@ -64,11 +70,14 @@ async def test_records_the_consumer_passed_over_are_read_again_before_any_later_
     c = continuity(log, committed={ALERTS: 0})
     assert await admitted(c, [0, 1, 2]) == [0, 1, 2]
     # faust's fetcher dropped 3..14: 15 arrives next, then more fetched before the seek
-    assert await admitted(c, [15, 16, 17]) == []
+    assert await admitted(c, [15]) == []
     assert log.seeks == [(ALERTS, 3)] and log.gaps == ["carewatch.alerts"]
-    assert log.probes == [3]  # the stale ones after the seek cost no second look
+    # fetched before the seek: each one moved faust's read offset past 3, so each seeks back again
+    assert await admitted(c, [16, 17]) == []
+    assert log.seeks == [(ALERTS, 3)] * 3
+    assert log.probes == [3] and log.gaps == ["carewatch.alerts"]  # no second look, one gap
     assert await admitted(c, range(3, 20)) == list(range(3, 20))
-    assert log.seeks == [(ALERTS, 3)]
+    assert len(log.seeks) == 3 and log.skipped == []  # nothing committed over
 
 
 async def test_a_gap_the_log_itself_has_is_accepted():
@@ -76,6 +85,7 @@ async def test_a_gap_the_log_itself_has_is_accepted():
     c = continuity(log, committed={ALERTS: 0})
     assert await admitted(c, [0, 1, 2, 5, 6]) == [0, 1, 2, 5, 6]
     assert log.probes == [3] and log.seeks == [] and log.gaps == []
+    assert log.skipped == [(3, 4)]  # faust may commit over them, and only them
 
 
 async def test_a_partition_newly_held_starts_where_the_group_committed():
@@ -113,6 +123,18 @@ async def test_when_the_reread_does_not_come_the_check_is_made_again():
     assert log.seeks == [(ALERTS, 1), (ALERTS, 1)]
 
 
+async def test_a_partition_not_read_again_in_time_is_sought_again_though_no_record_comes():
+    log = Log(range(30))
+    c = continuity(log, committed={ALERTS: 0}, patience=0.0)
+    assert await admitted(c, [0, 8]) == [0]
+    assert await c.recheck([]) == []  # not held any more: left alone
+    assert await c.recheck([ALERTS]) == [ALERTS]
+    assert log.seeks == [(ALERTS, 1), (ALERTS, 1)]
+    assert await admitted(c, [1, 2]) == [1, 2]
+    assert await c.recheck([ALERTS]) == []  # being read again: nothing to do
+    assert len(log.seeks) == 2
+
+
 async def test_a_broker_that_does_not_answer_is_never_taken_for_an_empty_gap():
     log = Log(range(30), silent=True)
     c = continuity(log, committed={ALERTS: 0})
@@ -132,11 +154,46 @@ async def test_without_a_committed_offset_the_log_start_is_expected():
     log = Log(range(10, 20))  # retention removed 0..9
     c = continuity(log, committed={})
     assert await admitted(c, [10, 11]) == [10, 11]
-    assert log.probes == [0] and log.seeks == []
+    assert log.probes == [0] and log.seeks == [] and log.skipped == [(0, 9)]
     dropped = Log(range(20))
     c = continuity(dropped, committed={})
     assert await admitted(c, [5]) == []
     assert dropped.seeks == [(ALERTS, 0)]
+
+
+class Bookkeeping:
+    """faust's consumer's commit bookkeeping: its own methods on its own fields, without a broker."""
+
+    _add_gap = FaustConsumer._add_gap
+    _new_offset = FaustConsumer._new_offset
+
+    def __init__(self) -> None:
+        self._gap = defaultdict(IntervalTree)
+        self._acked = defaultdict(list)
+        self._acked_index = defaultdict(set)
+        self._committed_offset = defaultdict(lambda: None)
+
+    def commit(self, tp) -> int | None:
+        """The offset faust would commit now (each call of its takes one run of acked offsets)."""
+        while (offset := self._new_offset(tp)) is not None:
+            self._committed_offset[tp] = offset
+        return self._committed_offset[tp]
+
+
+async def test_faust_commits_over_no_jump_its_fetcher_saw_only_over_gaps_the_log_has():
+    consumer = Bookkeeping()
+    _checked_gaps_only(consumer, {"carewatch.events"})
+    events, other = TP("carewatch.events", 0), TP("other", 0)
+    # after a seek back to 353, a record fetched before it (1500) makes the fetcher see a jump
+    consumer._committed_offset[events] = 353
+    await consumer._add_gap(events, 354, 1500)
+    consumer._acked[events].extend([353, 354, 355])
+    assert consumer.commit(events) == 356  # not 1501: 356..1500 were never handled
+    await _faust_gap(consumer)(events, 356, 359)  # the log has no records there (checked by the probe)
+    consumer._acked[events].append(360)
+    assert consumer.commit(events) == 361
+    await consumer._add_gap(other, 1, 5)  # other topics keep faust's own rule
+    assert consumer._gap[other]
 
 
 @pytest.mark.kafka
