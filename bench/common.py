@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -15,7 +17,7 @@ if str(ROOT) not in sys.path:
 from streams import config, topics  # noqa: E402
 from tests.processes import wait_for  # noqa: E402
 
-__all__ = ["ROOT", "fresh_topics", "pct", "rss_mb", "start"]
+__all__ = ["ROOT", "drop_topics", "fresh_topics", "pct", "rss_mb", "start", "worker_overrides"]
 
 
 def fresh_topics(bootstrap: str, prefix: str) -> tuple[config.Settings, str]:
@@ -24,6 +26,30 @@ def fresh_topics(bootstrap: str, prefix: str) -> tuple[config.Settings, str]:
                                     "CAREWATCH_KAFKA__TOPIC_PREFIX": prefix})
     topics.ensure(settings)
     return settings, topics.name(settings, topics.EVENTS)
+
+
+def drop_topics(bootstrap: str, *starting: str) -> None:
+    """Delete the run's topics (names starting with any of `starting`): a broker that gathers thousands of
+    partitions from earlier runs answers slower, and later runs would measure that."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        names = [t for t in admin.list_topics() if t.startswith(starting)]
+        if names:
+            admin.delete_topics(names)
+    finally:
+        admin.close()
+
+
+def worker_overrides(parser: argparse.ArgumentParser) -> None:
+    """`--worker KEY=VALUE` (repeatable): a setting of the config's worker section, to measure a trade-off."""
+    def pair(text: str) -> tuple[str, object]:
+        key, _, value = text.partition("=")
+        return key, yaml.safe_load(value)
+
+    parser.add_argument("--worker", type=pair, action="append", default=[], metavar="KEY=VALUE",
+                        help="a worker setting for this run, e.g. batch_max=100")
 
 
 def start(command: list[str], *, ready_url: str, log: Path, timeout: float = 120) -> subprocess.Popen:

@@ -31,7 +31,7 @@ from kafka import KafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, fresh_topics, pct, rss_mb, start  # noqa: E402
+from bench.common import ROOT, drop_topics, fresh_topics, pct, rss_mb, start, worker_overrides  # noqa: E402
 from tests.factory import broken, event, random_valid  # noqa: E402
 from tests.processes import free_port  # noqa: E402
 
@@ -119,6 +119,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=3)
+    worker_overrides(parser)
     args = parser.parse_args()
 
     run = uuid.uuid4().hex[:8]
@@ -142,7 +143,7 @@ def main() -> None:
         path = work / f"worker{r}.yaml"
         path.write_text(yaml.safe_dump({
             "kafka": {"bootstrap_servers": BOOTSTRAP, "topic_prefix": prefix},
-            "worker": {"app_id": f"worker-{run}-{r}", "data_dir": str(work / f"worker{r}")},
+            "worker": {"app_id": f"worker-{run}-{r}", "data_dir": str(work / f"worker{r}"), **dict(args.worker)},
             "web": {"port": port},
         }))
         worker = [sys.executable, "-m", "streams.cli", "worker", "--config", str(path), "--loglevel", "warning"]
@@ -152,6 +153,7 @@ def main() -> None:
                                          worker_count))
         print(f"round {r + 1}: bare {results['bare'][-1]['rate']:,.0f}/s, "
               f"worker {results['worker'][-1]['rate']:,.0f}/s", flush=True)
+        drop_topics(BOOTSTRAP, prefix, f"worker-{run}-{r}", f"bare-{run}-{r}")
 
     starts = broker_start_seconds(3)
     print(f"\n{args.events:,} records per run, {args.rounds} rounds, alternating; 0.25 s windows\n")

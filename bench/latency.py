@@ -34,7 +34,7 @@ from kafka import KafkaConsumer, KafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import fresh_topics, pct, start  # noqa: E402
+from bench.common import drop_topics, fresh_topics, pct, start, worker_overrides  # noqa: E402
 from streams import topics  # noqa: E402
 from tests.factory import event, random_valid  # noqa: E402
 from tests.processes import free_port  # noqa: E402
@@ -59,6 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=30)
+    worker_overrides(parser)
     args = parser.parse_args()
 
     run = uuid.uuid4().hex[:8]
@@ -70,7 +71,7 @@ def main() -> None:
     config = work / "carewatch.yaml"
     config.write_text(yaml.safe_dump({
         "kafka": {"bootstrap_servers": BOOTSTRAP, "topic_prefix": prefix},
-        "worker": {"app_id": f"lat-{run}", "data_dir": str(work / "data")},
+        "worker": {"app_id": f"lat-{run}", "data_dir": str(work / "data"), **dict(args.worker)},
         "web": {"port": port},
     }))
     worker = start([sys.executable, "-m", "streams.cli", "worker", "--config", str(config), "--loglevel", "warning"],
@@ -122,6 +123,7 @@ def main() -> None:
     worker.terminate()
     worker.wait(60)
     shutil.rmtree(work, ignore_errors=True)
+    drop_topics(BOOTSTRAP, prefix, f"lat-{run}")
 
     floor = [(echoed[k] - sent[k]) * 1000 for k in sent if k in echoed]
     alert = [(alerted[k] - sent[k]) * 1000 for k in safety if k in alerted]

@@ -30,7 +30,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import fresh_topics, rss_mb, start  # noqa: E402
+from bench.common import drop_topics, fresh_topics, rss_mb, start  # noqa: E402
 from tests.factory import event  # noqa: E402
 from tests.processes import free_port  # noqa: E402
 
@@ -114,6 +114,7 @@ def main() -> None:
     second.terminate()
     second.wait(120)
     shutil.rmtree(work, ignore_errors=True)
+    drop_topics(BOOTSTRAP, prefix, f"state-{run}")
     print("\n| measure | value |\n|---|---|")
     print(f"| people in state | {len(latest):,} |")
     print(f"| events processed by the first worker | {sent:,} in {took:.0f} s ({sent / took:,.0f} events/s) |")
