@@ -30,7 +30,7 @@ class Scale:
 
 SCALE = Scale(full=True, people=160, days=100, crowd=120, kills=5, poison_events=100_000,
               outage=20.0) if FULL else \
-    Scale(full=False, people=10, days=40, crowd=30, kills=3, poison_events=3_000, outage=3.0)
+    Scale(full=False, people=10, days=40, crowd=45, kills=3, poison_events=3_000, outage=3.0)
 
 _ROWS: list[dict] = []
 
