@@ -14,6 +14,8 @@ from .pipeline import Outcome
 
 #: batch sizes as metric labels: a handful of ranges, never the raw number
 _BATCHES = ((1, "1"), (16, "2-16"), (64, "17-64"), (256, "65-256"))
+#: the steps of an ingest batch, in order (carewatch_ingest_batch_seconds)
+BATCH_STEPS = ("waited", "processed", "delivered", "stored")
 
 __all__ = ["GatewayMetrics", "IngestMetrics"]
 
@@ -90,6 +92,23 @@ class IngestMetrics:
             ["topic"],
             registry=registry,
         )
+        self.batch_seconds = Histogram(
+            "carewatch_ingest_batch_seconds",
+            "Time an ingest batch spent at each step: waited (from its oldest record's timestamp until the agent "
+            "took it: broker, fetch and queue), processed (the pipeline), delivered (until the broker acknowledged "
+            "its outputs), stored (states written to the table).",
+            ["step"],
+            registry=registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60),
+        )
+        self.batch_events = Histogram(
+            "carewatch_ingest_batch_events",
+            "Events in each batch the ingest agent took.",
+            registry=registry,
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+        )
+        for step in BATCH_STEPS:
+            self.batch_seconds.labels(step)
         for kind in [*EVENT_TYPES.values(), "invalid"]:
             for outcome in Outcome:
                 self.events.labels(kind, outcome.value)
@@ -98,7 +117,6 @@ class IngestMetrics:
                 self.scoring.labels(model, label)
         for code in CODES:
             self.dead_letters.labels(code)
-
 
     def observe_scoring(self, model: str, size: int, seconds: float) -> None:
         label = next((label for top, label in _BATCHES if size <= top), "257+")

@@ -109,6 +109,10 @@ def install(worker: Worker, progress: Progress) -> Any:
                         batch.append(await asyncio.wait_for(arrived.get(), left))
                     except asyncio.TimeoutError:
                         break
+                taken = time.time()
+                worker.metrics.batch_events.observe(len(batch))
+                worker.metrics.batch_seconds.labels("waited").observe(
+                    max(0.0, taken - min(event.message.timestamp or taken for event in batch)))
                 await _handle(worker, batch)
                 for done in batch:  # only now may faust commit past them
                     await manual.ack(done)
@@ -122,6 +126,7 @@ def install(worker: Worker, progress: Progress) -> Any:
 
 async def _handle(worker: Worker, events: list) -> None:
     pipeline, metrics = worker.pipeline, worker.metrics
+    started = time.perf_counter()
     states = StagedStates(worker.people, events)
     records = [(event.message.value or b"", _content_type(event.message.headers)) for event in events]
     results = pipeline.handle_batch(records, states=states, now=time.time())
@@ -151,7 +156,11 @@ async def _handle(worker: Worker, events: list) -> None:
             for alert in result.alerts:
                 pending.append(dict(topic=worker.alerts, key=subject, value=orjson.dumps(alert.to_dict())))
                 metrics.alerts.labels(alert.care_team, alert.severity, alert.reasons[0].code).inc()
+    delivering = time.perf_counter()
+    metrics.batch_seconds.labels("processed").observe(delivering - started)
     await send_all(pending)
+    storing = time.perf_counter()
+    metrics.batch_seconds.labels("delivered").observe(storing - delivering)
     for subject, state in states.staged.items():
         # The table writes a key's changelog record to the partition of the current event:
         # make that the subject's own event, as if it were processed alone.
@@ -162,6 +171,7 @@ async def _handle(worker: Worker, events: list) -> None:
             metrics.state_bytes.observe(len(value))
         finally:
             _current_event.reset(token)
+    metrics.batch_seconds.labels("stored").observe(time.perf_counter() - storing)
 
 
 def _content_type(headers: Any) -> str | None:

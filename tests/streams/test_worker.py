@@ -54,4 +54,9 @@ def test_metrics_say_what_was_read_scored_and_stored_with_no_person_in_any_label
                if name == "carewatch_scoring_seconds_count" and ("model", "text-risk") in labels) >= 1
     assert metrics[("carewatch_state_person_bytes_count", ())] >= 1
     assert metrics[("carewatch_ingest_event_time_lag_seconds_count", ())] == 2
+    batches = metrics[("carewatch_ingest_batch_events_count", ())]
+    assert batches >= 1 and metrics[("carewatch_ingest_batch_events_sum", ())] == 3
+    for step in ("waited", "processed", "delivered", "stored"):  # every batch passes every step, once
+        assert metrics[("carewatch_ingest_batch_seconds_count", (("step", step),))] == batches
+    assert metrics[("carewatch_ingest_batch_seconds_sum", (("step", "delivered"),))] > 0
     assert not any("p-met01" in str(labels) for _, labels in metrics)
