@@ -113,9 +113,10 @@ def create_worker(settings: Settings, *, registry: CollectorRegistry | None = No
     from .agents import alerting, console, ingest, silences, watchdog
 
     progress = watchdog.Progress(stall_timeout=settings.worker.stall_timeout)
+    routing = watchdog.Progress(stall_timeout=settings.worker.stall_timeout)
     ingest.install(worker, progress)
-    watchdog.install(worker, progress)
-    worker.alerting = alerting.install(worker)
+    worker.alerting = alerting.install(worker, routing)
+    watchdog.install(worker, progress, routing=routing)
     console.install(worker, worker.alerting, silences.install(worker, worker.alerting))
     _tune_fetch_wait(worker)
     _install_views(worker)

@@ -53,6 +53,7 @@ from .produce import send_all
 
 if TYPE_CHECKING:
     from ..app import Worker
+    from .watchdog import Progress
 
 __all__ = ["Alerting", "install"]
 
@@ -363,7 +364,7 @@ async def _handle_until_done(alerting: Alerting, message: Any) -> None:
             await asyncio.sleep(delay)
 
 
-def install(worker: Worker) -> Alerting:
+def install(worker: Worker, progress: Progress) -> Alerting:
     app = worker.app
     alerting = Alerting(worker=worker)
     continuity = continuity_for(worker, agent="alerting",
@@ -379,6 +380,7 @@ def install(worker: Worker) -> Alerting:
             async for event in manual.events():
                 if not await continuity.admit(event.message):
                     continue  # past a gap: it comes again after the seek
+                progress.on_read(event.message.tp, event.message.offset)
                 try:
                     await _handle_until_done(alerting, event.message)
                 except asyncio.CancelledError:
@@ -393,6 +395,7 @@ def install(worker: Worker) -> Alerting:
                                                                                                           "replace")),
                                          ("carewatch-error-code", b"bad_record")]}])
                 await manual.ack(event)
+                progress.on_handled()
         finally:
             await alerting.outbox.stop()
             await continuity.probe.stop()

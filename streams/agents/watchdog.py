@@ -11,6 +11,13 @@ agent has read nothing for `worker.stall_timeout`, the worker says so in
 its log, and nudges faust: resume the partitions and the flow, and seek to
 the committed offsets (whatever is re-read is a duplicate to the state).
 
+The alerting agent is watched the same way on carewatch.alerts and its
+commands topic: a partition whose last records never reached the agent
+(faust's fetcher can drop them after a rebalance, and no later record comes
+to show the gap) is nudged alike, and logged; it does not make the worker
+unready nor exit, since an alert agent retrying through a broker outage
+reads nothing for a while either.
+
 If that does not help, the worker exits (code 70) for its supervisor to
 start it again (compose's `restart: unless-stopped`, systemd's
 `Restart=always`): after a broker restart aiokafka can leave a send or a
@@ -63,6 +70,10 @@ class Progress:
         """A batch went through: a busy agent with a full queue is slow, not stalled."""
         self._reads += 1
 
+    def restart(self, now: float) -> None:
+        """Start the clock again (after a nudge)."""
+        self._seen_reads, self._since = self._reads, now
+
     def stalled(self, *, now: float, ends: dict[int, int], committed: dict[int, int]) -> set[int]:
         """Partitions whose records wait while nothing has been read or handled for `stall_timeout`."""
         waiting = {p for p, end in ends.items() if end > max(self.read.get(p, 0), committed.get(p, 0))}
@@ -89,7 +100,7 @@ def wedged(progress: Progress, *, now: float, stall_exit: float, stalled: bool) 
     return None
 
 
-def install(worker: Worker, progress: Progress) -> None:
+def install(worker: Worker, progress: Progress, *, routing: Progress) -> None:
     app = worker.app
     interval = max(1.0, min(10.0, progress.stall_timeout / 4))
     stall_exit = worker.settings.worker.stall_exit
@@ -136,4 +147,29 @@ def install(worker: Worker, progress: Progress) -> None:
             consumer.resume_flow()
             app.flow_control.resume()
             await consumer.perform_seek()
+        else:
+            await watch_routing(consumer)
         progress.checked = time.monotonic()
+
+    routed = {worker.alerts.get_topic_name(), worker.commands.get_topic_name()}
+
+    async def watch_routing(consumer) -> None:
+        held = [tp for tp in consumer.assignment() if tp.topic in routed]
+        if not held:
+            return
+        ends = dict(await consumer.highwaters(*held))
+        committed = {tp: offset for tp, offset in consumer._committed_offset.items()
+                     if tp.topic in routed and offset is not None}
+        stalled = routing.stalled(now=time.monotonic(), ends=ends, committed=committed)
+        if stalled:
+            log.error("stalled: %s have records waiting and the alerting agent read none for %.0f s; resuming "
+                      "them and seeking to committed offsets", ", ".join(sorted(f"{tp.topic}[{tp.partition}]"
+                                                                            for tp in stalled)),
+                      routing.stall_timeout)
+            worker.metrics.stall_nudges.inc()
+            consumer.resume_partitions(stalled)
+            consumer.resume_flow()
+            app.flow_control.resume()
+            await consumer.perform_seek()
+            routing.restart(time.monotonic())  # the nudge gets its time before the next one
+

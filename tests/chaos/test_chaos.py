@@ -68,8 +68,14 @@ def delivered(hook: HttpReceiver, sent, topics, *, timeout: float = 180) -> floa
 
     Every alert's routing decision must be on the audit trail, whatever broke."""
     started = time.monotonic()
-    decisions = wait_for(lambda: (d := routed(topics)).keys() >= {a for a, _ in sent.alerts} and d, timeout=60,
-                         what="every alert's routing decision on the audit trail", interval=0.5)
+    try:
+        decisions = wait_for(lambda: (d := routed(topics)).keys() >= {a for a, _ in sent.alerts} and d, timeout=60,
+                             what="every alert's routing decision on the audit trail", interval=0.5)
+    except AssertionError as timed_out:  # say which alerts, and where they are on carewatch.alerts
+        missing = {a for a, _ in sent.alerts} - routed(topics).keys()
+        where = sorted((r.partition, r.offset) for r in topics.read_all(ALERTS)
+                       if orjson.loads(r.value)["alert_id"] in missing)
+        raise AssertionError(f"{timed_out}: {len(missing)} without one, at (partition, offset) {where}") from None
     quiet = {alert_id for alert_id, outcome in decisions.items() if outcome in ("silenced", "capped")}
     assert not {a for a, severity in sent.alerts if a in quiet and severity == "critical"}, "a critical alert muted"
     due = {f"{alert_id}.fire" for alert_id, _ in sent.alerts if alert_id not in quiet}

@@ -48,6 +48,18 @@ def test_a_busy_agent_that_handles_batches_is_not_stalled_while_its_reader_waits
     assert progress.stalled(now=30, ends=ends, committed={}) == {0}
 
 
+def test_partitions_of_several_topics_are_told_apart_and_a_nudge_starts_the_clock_again():
+    progress = Progress(stall_timeout=5)  # the alerting agent's: carewatch.alerts and its commands topic
+    alerts, commands = ("carewatch.alerts", 6), ("carewatch.alerts.commands", 6)
+    progress.on_read(alerts, 9)
+    ends = {alerts: 10, commands: 4}
+    assert progress.stalled(now=0, ends=ends, committed={commands: 3}) == set()
+    assert progress.stalled(now=5, ends=ends, committed={commands: 3}) == {commands}  # alerts[6] is read to its end
+    progress.restart(5)
+    assert progress.stalled(now=9, ends=ends, committed={commands: 3}) == set()
+    assert progress.stalled(now=10, ends=ends, committed={commands: 3}) == {commands}
+
+
 def test_a_stall_that_outlasts_stall_exit_or_a_stuck_check_or_send_makes_the_worker_exit():
     progress = Progress(stall_timeout=5)
     progress.checked = 100.0
