@@ -15,6 +15,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from streams import config, topics  # noqa: E402
+from tests.kafka import Topics  # noqa: E402
 from tests.processes import wait_for  # noqa: E402
 
 __all__ = ["ROOT", "drop_topics", "fresh_topics", "pct", "rss_mb", "start", "worker_overrides"]
@@ -31,15 +32,7 @@ def fresh_topics(bootstrap: str, prefix: str) -> tuple[config.Settings, str]:
 def drop_topics(bootstrap: str, *starting: str) -> None:
     """Delete the run's topics (names starting with any of `starting`): a broker that gathers thousands of
     partitions from earlier runs answers slower, and later runs would measure that."""
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        names = [t for t in admin.list_topics() if t.startswith(starting)]
-        if names:
-            admin.delete_topics(names)
-    finally:
-        admin.close()
+    Topics(bootstrap=bootstrap, prefix="").delete(*starting)
 
 
 def worker_overrides(parser: argparse.ArgumentParser) -> None:

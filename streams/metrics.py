@@ -15,7 +15,7 @@ from .pipeline import Outcome
 #: batch sizes as metric labels: a handful of ranges, never the raw number
 _BATCHES = ((1, "1"), (16, "2-16"), (64, "17-64"), (256, "65-256"))
 #: the steps of an ingest batch, in order (carewatch_ingest_batch_seconds)
-BATCH_STEPS = ("waited", "processed", "delivered", "stored")
+_BATCH_STEPS = ("waited", "processed", "delivered", "stored")
 
 __all__ = ["GatewayMetrics", "IngestMetrics"]
 
@@ -107,7 +107,7 @@ class IngestMetrics:
             registry=registry,
             buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
         )
-        for step in BATCH_STEPS:
+        for step in _BATCH_STEPS:
             self.batch_seconds.labels(step)
         for kind in [*EVENT_TYPES.values(), "invalid"]:
             for outcome in Outcome:

@@ -21,8 +21,8 @@ class Topics:
     def create(self) -> None:
         topics.ensure(self.settings())
 
-    def delete(self, starting: str) -> None:
-        """Delete every topic whose name starts with `starting` (the broker finishes it in the background)."""
+    def delete(self, *starting: str) -> None:
+        """Delete every topic whose name starts with one of `starting` (the broker finishes in the background)."""
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
         try:
             names = [t for t in admin.list_topics() if t.startswith(starting)]

@@ -116,6 +116,31 @@ def install(worker: Worker, progress: Progress, *, routing: Progress) -> None:
                 logging.shutdown()
                 os._exit(EXIT_WEDGED)
 
+    routed = {worker.alerts.get_topic_name(), worker.commands.get_topic_name()}
+
+    async def nudge(consumer, partitions: list) -> None:
+        """Resume `partitions` and the flow, and seek every partition to its committed offset."""
+        worker.metrics.stall_nudges.inc()
+        consumer.resume_partitions(partitions)
+        consumer.resume_flow()
+        app.flow_control.resume()
+        await consumer.perform_seek()
+
+    async def watch_routing(consumer) -> None:
+        held = [tp for tp in consumer.assignment() if tp.topic in routed]
+        if not held:
+            return
+        ends = dict(await consumer.highwaters(*held))
+        committed = {tp: offset for tp, offset in consumer._committed_offset.items()
+                     if tp.topic in routed and offset is not None}
+        stalled = routing.stalled(now=time.monotonic(), ends=ends, committed=committed)
+        if stalled:
+            log.error("stalled: %s have records waiting and the alerting agent read none for %.0f s; resuming "
+                      "them and seeking to committed offsets",
+                      ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in stalled)), routing.stall_timeout)
+            await nudge(consumer, list(stalled))
+            routing.restart(time.monotonic())  # the nudge gets its time before the next one
+
     @app.timer(interval, name="carewatch.watchdog")
     async def watch() -> None:
         from ..app import readiness  # the app imports its agents, so not at the top
@@ -142,34 +167,7 @@ def install(worker: Worker, progress: Progress, *, routing: Progress) -> None:
             log.error("stalled: partitions %s of %s have records waiting and none was read for %.0f s; "
                       "resuming them and seeking to committed offsets", sorted(stalled), topic,
                       progress.stall_timeout)
-            worker.metrics.stall_nudges.inc()
-            consumer.resume_partitions([tp for tp in held if tp.partition in stalled])
-            consumer.resume_flow()
-            app.flow_control.resume()
-            await consumer.perform_seek()
+            await nudge(consumer, [tp for tp in held if tp.partition in stalled])
         else:
             await watch_routing(consumer)
         progress.checked = time.monotonic()
-
-    routed = {worker.alerts.get_topic_name(), worker.commands.get_topic_name()}
-
-    async def watch_routing(consumer) -> None:
-        held = [tp for tp in consumer.assignment() if tp.topic in routed]
-        if not held:
-            return
-        ends = dict(await consumer.highwaters(*held))
-        committed = {tp: offset for tp, offset in consumer._committed_offset.items()
-                     if tp.topic in routed and offset is not None}
-        stalled = routing.stalled(now=time.monotonic(), ends=ends, committed=committed)
-        if stalled:
-            log.error("stalled: %s have records waiting and the alerting agent read none for %.0f s; resuming "
-                      "them and seeking to committed offsets", ", ".join(sorted(f"{tp.topic}[{tp.partition}]"
-                                                                            for tp in stalled)),
-                      routing.stall_timeout)
-            worker.metrics.stall_nudges.inc()
-            consumer.resume_partitions(stalled)
-            consumer.resume_flow()
-            app.flow_control.resume()
-            await consumer.perform_seek()
-            routing.restart(time.monotonic())  # the nudge gets its time before the next one
-
