@@ -16,9 +16,9 @@ if str(ROOT) not in sys.path:
 
 from streams import config, topics  # noqa: E402
 from tests.kafka import Topics  # noqa: E402
-from tests.processes import wait_for  # noqa: E402
+from tests.processes import scrape, wait_for  # noqa: E402
 
-__all__ = ["ROOT", "drop_topics", "fresh_topics", "pct", "rss_mb", "start", "worker_overrides"]
+__all__ = ["ROOT", "batch_steps", "drop_topics", "fresh_topics", "pct", "rss_mb", "start", "worker_overrides"]
 
 
 def fresh_topics(bootstrap: str, prefix: str) -> tuple[config.Settings, str]:
@@ -73,3 +73,17 @@ def pct(values: list[float], q: float) -> float:
     """The q-quantile by rank (no interpolation)."""
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def batch_steps(url: str) -> dict[str, float]:
+    """The worker's own account of a batch: mean ms per step, and mean events per batch."""
+    names = [f"carewatch_ingest_batch_{metric}_{part}" for metric in ("seconds", "events") for part in ("sum", "count")]
+    samples = scrape(url + "?" + "&".join(f"name[]={name}" for name in names))
+    steps = {}
+    for step in ("waited", "processed", "delivered", "stored"):
+        labels = (("step", step),)
+        count = samples[("carewatch_ingest_batch_seconds_count", labels)]
+        steps[step] = 1000 * samples[("carewatch_ingest_batch_seconds_sum", labels)] / max(count, 1)
+    count = samples[("carewatch_ingest_batch_events_count", ())]
+    steps["events"] = samples[("carewatch_ingest_batch_events_sum", ())] / max(count, 1)
+    return steps

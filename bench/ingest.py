@@ -31,7 +31,7 @@ from kafka import KafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, drop_topics, fresh_topics, pct, rss_mb, start, worker_overrides  # noqa: E402
+from bench.common import ROOT, batch_steps, drop_topics, fresh_topics, pct, rss_mb, start, worker_overrides  # noqa: E402
 from tests.factory import broken, event, random_valid  # noqa: E402
 from tests.processes import free_port  # noqa: E402
 
@@ -67,8 +67,10 @@ def fill(topic: str, n: int, rng: random.Random) -> int:
 
 
 
-def measure(command: list[str], count_url: str, ready_url: str, n: int, count) -> dict:
-    """Start a consumer process, time it from its first record to its n-th, stop it."""
+def measure(command: list[str], count_url: str, ready_url: str, n: int, count, account=None) -> dict:
+    """Start a consumer process, time it from its first record to its n-th, stop it.
+
+    `account`, if given, is called before the stop and its answer kept (the worker's own account of its batches)."""
     log = Path(tempfile.mkstemp(prefix="bench-", suffix=".log")[1])
     process = start(command, ready_url=ready_url, log=log)
     try:
@@ -80,13 +82,14 @@ def measure(command: list[str], count_url: str, ready_url: str, n: int, count) -
                 break
             time.sleep(0.25)
         memory = rss_mb(process.pid)
+        steps = account() if account else {}
     finally:
         process.terminate()
         process.wait(60)
     started = next(i for i, (_, c) in enumerate(samples) if c > 0)
     (t0, c0), (t1, c1) = samples[max(started - 1, 0)], samples[-1]
     windows = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(samples[started:], samples[started + 1:])]
-    return {"rate": (c1 - c0) / (t1 - t0), "windows": windows, "rss_mb": memory}
+    return {"rate": (c1 - c0) / (t1 - t0), "windows": windows, "rss_mb": memory, "steps": steps}
 
 
 def worker_count(url: str) -> int:
@@ -150,9 +153,12 @@ def main() -> None:
         # only the counter the benchmark reads: the whole page (about 7 ms a scrape) 4 times a second is ~3% of a core
         counter = f"http://127.0.0.1:{port}/metrics?name[]=carewatch_ingest_events_total"
         results["worker"].append(measure(worker, counter, f"http://127.0.0.1:{port}/readyz", args.events,
-                                         worker_count))
+                                         worker_count, account=lambda: batch_steps(f"http://127.0.0.1:{port}/metrics")))
+        steps = results["worker"][-1]["steps"]
         print(f"round {r + 1}: bare {results['bare'][-1]['rate']:,.0f}/s, "
-              f"worker {results['worker'][-1]['rate']:,.0f}/s", flush=True)
+              f"worker {results['worker'][-1]['rate']:,.0f}/s; worker's batches: {steps['events']:.0f} events, "
+              + ", ".join(f"{step} {steps[step]:.1f} ms" for step in ("processed", "delivered", "stored")),
+              flush=True)
         drop_topics(BOOTSTRAP, prefix, f"worker-{run}-{r}", f"bare-{run}-{r}")
 
     starts = broker_start_seconds(3)

@@ -34,10 +34,10 @@ from kafka import KafkaConsumer, KafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import drop_topics, fresh_topics, pct, start, worker_overrides  # noqa: E402
+from bench.common import batch_steps, drop_topics, fresh_topics, pct, start, worker_overrides  # noqa: E402
 from streams import topics  # noqa: E402
 from tests.factory import event, random_valid  # noqa: E402
-from tests.processes import free_port, scrape  # noqa: E402
+from tests.processes import free_port  # noqa: E402
 
 BOOTSTRAP = os.environ.get("CAREWATCH_BENCH_BOOTSTRAP", "127.0.0.1:9092")
 
@@ -140,20 +140,6 @@ def main() -> None:
     print("\nInside the worker (carewatch_ingest_batch_seconds, mean per batch over the run): "
           + ", ".join(f"{step} {ms:.1f} ms" for step, ms in steps.items() if step != "events")
           + f"; {steps['events']:.1f} events a batch")
-
-
-def batch_steps(url: str) -> dict[str, float]:
-    """The worker's own account of a batch: mean ms per step, and mean events per batch."""
-    names = [f"carewatch_ingest_batch_{metric}_{part}" for metric in ("seconds", "events") for part in ("sum", "count")]
-    samples = scrape(url + "?" + "&".join(f"name[]={name}" for name in names))
-    steps = {}
-    for step in ("waited", "processed", "delivered", "stored"):
-        labels = (("step", step),)
-        count = samples[("carewatch_ingest_batch_seconds_count", labels)]
-        steps[step] = 1000 * samples[("carewatch_ingest_batch_seconds_sum", labels)] / max(count, 1)
-    count = samples[("carewatch_ingest_batch_events_count", ())]
-    steps["events"] = samples[("carewatch_ingest_batch_events_sum", ())] / max(count, 1)
-    return steps
 
 
 if __name__ == "__main__":

@@ -138,3 +138,54 @@ def test_every_event_is_accounted_for(topics, worker_factory, tmp_path):
     by_code = Counter(expected_codes)
     for code, count in by_code.items():
         assert metrics[("carewatch_ingest_dead_letters_total", (("code", code),))] == count
+
+
+class _Event:
+    """What StagedStates reads of a faust event: its message's key (and a weak reference to it)."""
+
+    def __init__(self, subject: str) -> None:
+        self.message = type("Message", (), {"key": subject.encode()})()
+
+
+def _staged(table: dict, parsed, *subjects: str):
+    from streams.agents.ingest import StagedStates
+
+    return StagedStates(table, [_Event(s) for s in subjects], parsed)
+
+
+def test_a_parsed_state_is_reused_only_while_the_table_holds_what_was_written():
+    from streams.agents.ingest import ParsedStates
+    from streams.state import PersonState
+
+    parsed, table = ParsedStates(capacity=2), {}
+    state = PersonState()
+    state.consent.record(streams=["wearable"], granted=True, at=1.0)
+    table[b"p-1"] = state.dumps()
+    parsed.keep(b"p-1", table[b"p-1"], state)
+    assert _staged(table, parsed, "p-1").get("p-1") is state  # same bytes: the parse is skipped
+
+    # handed out once: the pipeline changes it in place, and a batch that is never stored must leave nothing behind
+    assert _staged(table, parsed, "p-1").get("p-1") is not state
+
+    # the table changed otherwise (restored from the changelog, written by another worker): the table wins
+    parsed.keep(b"p-1", table[b"p-1"], state)
+    withdrawn = PersonState()
+    withdrawn.consent.record(streams=["wearable"], granted=False, at=2.0)
+    table[b"p-1"] = withdrawn.dumps()
+    read = _staged(table, parsed, "p-1").get("p-1")
+    assert read is not state and not read.consent.allows("wearable", 3.0)
+
+
+def test_parsed_states_keep_the_most_recent_people_only():
+    from streams.agents.ingest import ParsedStates
+    from streams.state import PersonState
+
+    parsed, table = ParsedStates(capacity=2), {}
+    states = {}
+    for subject in ("p-1", "p-2", "p-3"):
+        states[subject] = PersonState()
+        table[subject.encode()] = states[subject].dumps()
+        parsed.keep(subject.encode(), table[subject.encode()], states[subject])
+    got = {s: _staged(table, parsed, s).get(s) for s in states}
+    assert got["p-1"] is not states["p-1"]
+    assert got["p-2"] is states["p-2"] and got["p-3"] is states["p-3"]
