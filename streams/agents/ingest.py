@@ -53,7 +53,7 @@ PARSED_STATES = 4_096
 
 class ParsedStates:
     """Parsed states this agent wrote, each beside the bytes it wrote: a read whose stored bytes are the same
-    takes the parsed one and skips the parse (about a tenth of the worker's time).
+    takes the parsed one and skips the parse (6% of the worker's time in py-spy).
 
     A state is handed out once (taken out of here) because the pipeline changes it in place, and comes back only
     with the bytes written to the table after its batch: a batch that never gets stored leaves nothing behind.
