@@ -65,7 +65,7 @@ class WorkerSettings(_Section):
     fetch_max_wait: Duration = Field(default=0.025, gt=0, le=1.5)
     #: the most records one read from the consumer hands on: records for the alerting agent that arrive
     #: while ingest works through a backlog wait at most this many events (faust's default is everything fetched)
-    poll_records: int = Field(default=500, ge=1)
+    poll_records: int = Field(default=2_000, ge=1)
     #: how long the producer waits to fill a batch: a few ms turns a produce request per record into one per batch
     producer_linger: Duration = Field(default=0.005, ge=0, le=0.1)
     #: records waiting on a held partition and none read for this long is a stall (see streams/agents/watchdog.py)
