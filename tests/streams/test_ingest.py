@@ -3,7 +3,8 @@
 10,000 events of every type through the SDK (1% invalid, 1% duplicated), the
 invalid ones also sent past the SDK as raw records, and 1,000 through the
 HTTP gateway; one worker process; then every record is accounted for from
-what the output topics hold, not only from counters.
+what the output topics hold, not only from counters. Below it, the agent's
+reuse of parsed states, without a broker.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import httpx
 import orjson
 import pytest
 
+from streams.agents.ingest import ParsedStates, StagedStates
 from streams.publish import Publisher
+from streams.state import PersonState
 from streams.topics import DLQ, EVENTS, RISK
 from tests.conftest import ROOT
 from tests.factory import broken, event, random_valid
@@ -148,15 +151,10 @@ class _Event:
 
 
 def _staged(table: dict, parsed, *subjects: str):
-    from streams.agents.ingest import StagedStates
-
     return StagedStates(table, [_Event(s) for s in subjects], parsed)
 
 
 def test_a_parsed_state_is_reused_only_while_the_table_holds_what_was_written():
-    from streams.agents.ingest import ParsedStates
-    from streams.state import PersonState
-
     parsed, table = ParsedStates(capacity=2), {}
     state = PersonState()
     state.consent.record(streams=["wearable"], granted=True, at=1.0)
@@ -177,9 +175,6 @@ def test_a_parsed_state_is_reused_only_while_the_table_holds_what_was_written():
 
 
 def test_parsed_states_keep_the_most_recent_people_only():
-    from streams.agents.ingest import ParsedStates
-    from streams.state import PersonState
-
     parsed, table = ParsedStates(capacity=2), {}
     states = {}
     for subject in ("p-1", "p-2", "p-3"):
