@@ -83,7 +83,8 @@ def create_worker(settings: Settings, *, registry: CollectorRegistry | None = No
         registry=registry,
         metrics=IngestMetrics(registry=registry),
         pipeline=Pipeline.from_settings(settings),
-        events=app.topic(name(settings, EVENTS), partitions=partitions, **raw),
+        # faust never sees its records (agents/intake.py takes them) nor acknowledges them
+        events=app.topic(name(settings, EVENTS), partitions=partitions, acks=False, **raw),
         dlq=app.topic(name(settings, DLQ), partitions=partitions, **raw),
         risk=app.topic(name(settings, RISK), partitions=partitions, **raw),
         alerts=app.topic(name(settings, ALERTS), partitions=partitions, **raw),

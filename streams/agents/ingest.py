@@ -1,30 +1,32 @@
 """The ingest agent: every record of carewatch.events to exactly one outcome, in batches.
 
-Records are taken in batches (at most `worker.batch_max` events, and at most
-`worker.batch_wait` after the first) and handed to the one code path
+Records come from the intake (`intake.py`: taken out of faust's fetches in
+bulk) in batches of at most `worker.batch_max` events, gathered for at most
+`worker.batch_wait` after the first, and go to the one code path
 (`Pipeline.handle_batch`), which scores each batch with one call per model.
 Then, in this order:
 
 1. outputs: dead letters to carewatch.events.dlq byte for byte with the two
    headers of CONTRACT §1, a record per processed event on carewatch.risk,
    alerts on carewatch.alerts; the agent waits until the broker has them;
-2. state: each person's new state is written to the table (RocksDB and its
-   changelog topic);
-3. the batch's offsets are acknowledged (faust commits them later, after
-   flushing the producer).
+2. state: each person's new state is written to the table's store (RocksDB)
+   and to its changelog topic, and the agent waits until the broker has those;
+3. the batch's offsets may be committed (the agent commits every
+   `broker_commit_interval`, and on a revocation).
 
 A crash between 1 and 2 redelivers the batch to a state that has not seen
 it: outputs repeat with the same alert ids (at least once), nothing is lost.
 A crash after 2 redelivers events the state has seen: they are duplicates,
-and their outputs are already on the broker. Faust acknowledges events even
-when the agent's body raises, so the body must not raise: the pipeline
-never does, and a send that fails is retried, holding the partition back
-rather than losing the event.
+and their outputs are already on the broker. A batch that fails is handled
+again (a send that fails is retried inside), holding its partitions back
+rather than losing an event; the watchdog notices if that never ends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import logging
 import time
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -34,14 +36,16 @@ from faust.streams import _current_event
 
 from ..pipeline import Outcome
 from ..state import PersonState
+from .intake import Intake
 from .produce import send_all
-from .continuity import install as continuity_for
 
 if TYPE_CHECKING:
     from ..app import Worker
     from .watchdog import Progress
 
 __all__ = ["install"]
+
+log = logging.getLogger(__name__)
 
 
 _ERROR_HEADERS = ("carewatch-error", "carewatch-error-code")
@@ -106,58 +110,47 @@ class StagedStates:
 
 def install(worker: Worker, progress: Progress) -> Any:
     settings = worker.settings.worker
-    continuity = continuity_for(worker, agent="ingest", topics=[worker.events.get_topic_name()])
     parsed = ParsedStates()
+    intake = Intake(topic=worker.events.get_topic_name(), limit=settings.poll_records,
+                    revoke_wait=settings.session_timeout / 2)
+    # before faust's fetcher runs: no events record may take faust's path, where no agent would handle it
+    intake.attach(worker.app.consumer)
+
+    @worker.app.on_partitions_revoked.connect
+    async def revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:  # noqa: ARG001 - faust's signal
+        await intake.revoked(revoked)
+
+    @worker.app.timer(worker.app.conf.broker_commit_interval, name="carewatch.ingest.commit")
+    async def commit() -> None:
+        await intake.commit()
 
     @worker.app.agent(worker.events, name="carewatch.ingest")
-    async def ingest(stream):
-        # A reader task moves events from faust's stream (manual acks) into a queue of ours; the
-        # agent takes a batch from it: the first event waits, the rest is what arrives within
-        # batch_wait, up to batch_max. Never waiting on faust's stream while holding a partial batch
-        # matters: a rebalance can empty faust's queue under a waiting reader, and a batch held
-        # back then stays unacknowledged for good. (faust's take_events() stalls that way.)
-        manual = stream.noack()
-        arrived: asyncio.Queue = asyncio.Queue(maxsize=4 * settings.batch_max)
-
-        async def read() -> None:
-            async for event in manual.events():
-                if not await continuity.admit(event.message):
-                    continue  # past a gap: neither handled nor acknowledged; it comes again after the seek
-                progress.on_read(event.message.partition, event.message.offset)
-                await arrived.put(event)
-
-        reader = asyncio.create_task(read())
-        try:
-            while True:
-                batch = [await arrived.get()]
-                deadline = time.monotonic() + settings.batch_wait
-                while len(batch) < settings.batch_max:
-                    if not arrived.empty():
-                        batch.append(arrived.get_nowait())
-                        continue
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    try:
-                        batch.append(await asyncio.wait_for(arrived.get(), left))
-                    except asyncio.TimeoutError:
-                        break
-                taken = time.time()
-                worker.metrics.batch_events.observe(len(batch))
-                worker.metrics.batch_seconds.labels("waited").observe(
-                    max(0.0, taken - min(event.message.timestamp or taken for event in batch)))
-                await _handle(worker, batch, parsed)
-                for done in batch:  # only now may faust commit past them
-                    await manual.ack(done)
-                progress.on_handled()
-        finally:
-            reader.cancel()
-            await continuity.probe.stop()
+    async def ingest(stream):  # noqa: ARG001 - the agent holds the topic in faust's group; the intake reads it
+        while True:
+            batch = await intake.take(most=settings.batch_max, wait=settings.batch_wait)
+            if not batch:
+                continue
+            generation = intake.generation
+            taken = time.time()
+            for read in batch:
+                progress.on_read(read.message.partition, read.message.offset)
+            worker.metrics.batch_events.observe(len(batch))
+            worker.metrics.batch_seconds.labels("waited").observe(
+                max(0.0, taken - min(read.message.timestamp or taken * 1000 for read in batch) / 1000))
+            for attempt in itertools.count():
+                try:
+                    await _handle(worker, batch, parsed, current=lambda: generation == intake.generation)
+                    break
+                except Exception as exc:  # the type only: a message could quote an event
+                    log.error("a batch of %d events failed (%s); handling it again", len(batch), type(exc).__name__)
+                    await asyncio.sleep(min(5.0, 0.1 * 2 ** attempt))
+            intake.handled(batch, generation=generation)
+            progress.on_handled()
 
     return ingest
 
 
-async def _handle(worker: Worker, events: list, parsed: ParsedStates) -> None:
+async def _handle(worker: Worker, events: list, parsed: ParsedStates, *, current: Any) -> None:
     pipeline, metrics = worker.pipeline, worker.metrics
     started = time.perf_counter()
     states = StagedStates(worker.people, events, parsed)
@@ -194,17 +187,24 @@ async def _handle(worker: Worker, events: list, parsed: ParsedStates) -> None:
     await send_all(pending)
     storing = time.perf_counter()
     metrics.batch_seconds.labels("delivered").observe(storing - delivering)
+    if not current():  # a rebalance took the partitions meanwhile: their next owner handles the batch again
+        return
+    store, changelog = worker.people.data, []
     for subject, state in states.staged.items():
-        # The table writes a key's changelog record to the partition of the current event:
-        # make that the subject's own event, as if it were processed alone.
-        token = _current_event.set(weakref.ref(last_event_of[subject]))
+        # Each state lives in the partition of its subject's own event, as if that were processed alone.
+        event = last_event_of[subject]
+        token = _current_event.set(weakref.ref(event))
         try:
             key, value = subject.encode(), state.dumps()
-            worker.people[key] = value
-            parsed.keep(key, value, state)
-            metrics.state_bytes.observe(len(value))
+            store[key] = value
         finally:
             _current_event.reset(token)
+        parsed.keep(key, value, state)
+        changelog.append(dict(topic=worker.people.changelog_topic, key=key, value=value,
+                              partition=event.message.partition))
+        metrics.state_bytes.observe(len(value))
+    for sent, count in await send_all(changelog):
+        store.set_persisted_offset(sent.topic_partition, sent.offset + count - 1)
     metrics.batch_seconds.labels("stored").observe(time.perf_counter() - storing)
 
 

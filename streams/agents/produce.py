@@ -1,4 +1,9 @@
-"""Sending records and waiting until the broker has each: retried, never given up (the partition waits)."""
+"""Sending records and waiting until the broker has each: retried, never given up (the partition waits).
+
+Records go out as one record batch per topic partition (aiokafka's `send_batch`), in the order given, rather
+than one `send` each: the worker produces about two records per event, and a record sent on its own cost
+about 140 µs of the worker's one core (its own future, partition batch and callbacks).
+"""
 
 from __future__ import annotations
 
@@ -23,39 +28,90 @@ def oldest_wait(now: float) -> float:
     return max((now - started for started in _WAITING.values()), default=0.0)
 
 
-async def send_all(messages: list[dict[str, Any]]) -> None:
-    """Send every message (topic, key, value, headers) and wait for the broker's acks; retry what fails."""
+async def send_all(messages: list[dict[str, Any]]) -> list[Any]:
+    """Send every message (topic, key, value, headers; `partition` if not the key's) and wait for the acks.
+
+    What fails is retried. Returns the broker's metadata of each batch sent (topic, partition, offset of its
+    first record), with the number of records in it, as `(metadata, count)`.
+    """
+    if not messages:
+        return []
     token = next(_tokens)
     _WAITING[token] = time.monotonic()
     try:
-        await _send_all(messages)
+        return await _send_all(messages)
     finally:
         del _WAITING[token]
 
 
-async def _send_all(messages: list[dict[str, Any]]) -> None:
+async def _send_all(messages: list[dict[str, Any]]) -> list[Any]:
+    producer = messages[0]["topic"].app.producer._ensure_producer()
+    sent = []
     for attempt in itertools.count():
-        futures = []
         failed = []
-        for message in messages:
+        for items, batch in await _hand(producer, messages):
             try:
-                futures.append((message, await message["topic"].send(
-                    key=message["key"], value=message["value"], headers=message.get("headers"), force=True)))
+                sent.append((await batch, len(items)))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # classified by type name only: no record content in logs
-                failed.append((message, exc))
-        for message, future in futures:
-            try:
-                await future
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                failed.append((message, exc))
+                failed.append((items, exc))
         if not failed:
-            return
+            return sent
         delay = _BACKOFF[min(attempt, len(_BACKOFF) - 1)]
-        log.warning("%d of %d sends failed (%s); retrying in %.1f s", len(failed), len(messages),
-                    type(failed[0][1]).__name__, delay)
+        log.warning("%d of %d sends failed (%s); retrying in %.1f s", sum(len(items) for items, _ in failed),
+                    len(messages), type(failed[0][1]).__name__, delay)
         await asyncio.sleep(delay)
-        messages = [message for message, _ in failed]
+        messages = [message for items, _ in failed for message in items]
+    raise AssertionError("unreachable")
+
+
+async def _hand(producer: Any, messages: list[dict[str, Any]]) -> list[tuple[list, Any]]:
+    """Hand the messages to the producer as record batches, in order per topic partition.
+
+    Returns each batch's messages with the future of its acks (or the error that kept it from the producer).
+    """
+    try:
+        by_partition: dict[tuple[str, int], list] = {}
+        known: set[str] = set()
+        for message in messages:
+            topic = message["topic"].get_topic_name()
+            partition = message.get("partition")
+            if partition is None:
+                if topic not in known:
+                    await producer.client._wait_on_metadata(topic)
+                    known.add(topic)
+                partition = producer._partition(topic, None, None, None, message["key"], message["value"])
+            by_partition.setdefault((topic, partition), []).append(message)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        return [(messages, _failed(exc))]
+    handed = []
+    for (topic, partition), items in by_partition.items():
+        batch, held = producer.create_batch(), []
+        for message in items:
+            record = {"key": message["key"], "value": message["value"], "timestamp": None,
+                      "headers": message.get("headers") or []}
+            if batch.append(**record) is None:  # full: hand it over and start the next
+                handed.append((held, await _send_batch(producer, batch, topic, partition)))
+                batch, held = producer.create_batch(), []
+                batch.append(**record)  # a batch's first record always fits
+            held.append(message)
+        handed.append((held, await _send_batch(producer, batch, topic, partition)))
+    return handed
+
+
+async def _send_batch(producer: Any, batch: Any, topic: str, partition: int) -> Any:
+    try:
+        return await producer.send_batch(batch, topic, partition=partition)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        return _failed(exc)
+
+
+def _failed(exc: Exception) -> asyncio.Future:
+    future = asyncio.get_running_loop().create_future()
+    future.set_exception(exc)
+    return future

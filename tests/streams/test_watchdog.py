@@ -80,14 +80,35 @@ async def test_a_send_that_waits_past_stall_exit_is_a_reason_to_exit():
 
     from streams.agents import produce
 
-    class Never:
+    class Never:  # a producer whose broker never answers
+        class client:
+            @staticmethod
+            async def _wait_on_metadata(topic):
+                return {0}
+
+        def _partition(self, *args):
+            return 0
+
+        def create_batch(self):
+            class Batch:
+                def append(self, **record):
+                    return object()
+            return Batch()
+
+        async def send_batch(self, batch, topic, *, partition):
+            return asyncio.get_running_loop().create_future()
+
+    class Topic:
+        class app:
+            class producer:
+                @staticmethod
+                def _ensure_producer():
+                    return Never()
+
         def get_topic_name(self):
             return "t"
 
-        async def send(self, **kwargs):
-            return asyncio.get_running_loop().create_future()  # the broker never answers
-
-    waiting = asyncio.create_task(produce.send_all([{"topic": Never(), "key": b"k", "value": b"v"}]))
+    waiting = asyncio.create_task(produce.send_all([{"topic": Topic(), "key": b"k", "value": b"v"}]))
     await asyncio.sleep(0.05)
     progress = Progress(stall_timeout=5)
     progress.checked = time.monotonic() + 31  # the watchdog itself is fine
