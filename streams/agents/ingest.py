@@ -29,9 +29,12 @@ import itertools
 import logging
 import time
 import weakref
+from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from faust.stores.base import SerializedStore
 from faust.streams import _current_event
 
 from ..pipeline import Outcome
@@ -82,8 +85,8 @@ class ParsedStates:
 class StagedStates:
     """The pipeline's StateStore for one batch: reads the table, holds writes until outputs are out."""
 
-    def __init__(self, table: Any, events: list, parsed: ParsedStates) -> None:
-        self._table = table
+    def __init__(self, read: Callable[[bytes], bytes | None], events: list, parsed: ParsedStates) -> None:
+        self._read = read
         self._parsed = parsed
         #: an event keyed by each subject: its partition is where the subject's state lives
         self._by_key = {event.message.key: event for event in events}
@@ -96,7 +99,7 @@ class StagedStates:
         # keyed otherwise), it looks the key up in every assigned partition.
         token = _current_event.set(weakref.ref(event) if event is not None else None)
         try:
-            raw = self._table.get(key)
+            raw = self._read(key)
         finally:
             _current_event.reset(token)
         if raw is None:
@@ -106,6 +109,15 @@ class StagedStates:
 
     def put(self, subject: str, state: PersonState) -> None:
         self.staged[subject] = state
+
+
+def _raw(table: Any) -> tuple[Callable[[bytes], bytes | None], Callable[[bytes, bytes], None]]:
+    """Read and write the table's store in raw bytes: RocksDB's own get and put for the current event's
+    partition (the table's mapping API costs two lookups and two codec calls a read); other stores as mappings."""
+    store = table.data
+    if isinstance(store, SerializedStore):
+        return store._get, store._set
+    return store.get, store.__setitem__
 
 
 def install(worker: Worker, progress: Progress) -> Any:
@@ -126,6 +138,7 @@ def install(worker: Worker, progress: Progress) -> Any:
 
     @worker.app.agent(worker.events, name="carewatch.ingest")
     async def ingest(stream):  # noqa: ARG001 - the agent holds the topic in faust's group; the intake reads it
+        storing: asyncio.Task | None = None
         while True:
             batch = await intake.take(most=settings.batch_max, wait=settings.batch_wait)
             if not batch:
@@ -139,28 +152,45 @@ def install(worker: Worker, progress: Progress) -> Any:
                 max(0.0, taken - min(read.message.timestamp or taken * 1000 for read in batch) / 1000))
             for attempt in itertools.count():
                 try:
-                    await _handle(worker, batch, parsed, current=lambda: generation == intake.generation)
+                    staged = await _handle(worker, batch, parsed, current=lambda: generation == intake.generation)
                     break
                 except Exception as exc:  # the type only: a message could quote an event
                     log.error("a batch of %d events failed (%s); handling it again", len(batch), type(exc).__name__)
                     await asyncio.sleep(min(5.0, 0.1 * 2 ** attempt))
-            intake.handled(batch, generation=generation)
-            progress.on_handled()
+            # The next batch is taken while this one's changelog records are on their way (its states are in
+            # the store already); one batch's at a time, so that a person's changelog records stay in order.
+            if storing is not None:
+                await storing
+            storing = asyncio.create_task(stored(batch, generation, *staged))
+
+    async def stored(batch: list, generation: int, changelog: list, started: float) -> None:
+        for attempt in itertools.count():
+            try:
+                await _stored(worker, changelog, started)
+                break
+            except Exception as exc:  # send_all retries inside; this is the store's offset bookkeeping
+                log.error("storing a batch's changelog failed (%s); again", type(exc).__name__)
+                await asyncio.sleep(min(5.0, 0.1 * 2 ** attempt))
+        intake.handled(batch, generation=generation)
+        progress.on_handled()
 
     return ingest
 
 
-async def _handle(worker: Worker, events: list, parsed: ParsedStates, *, current: Any) -> None:
+async def _handle(worker: Worker, events: list, parsed: ParsedStates, *, current: Any) -> tuple[list, float]:
+    """Outputs on the broker, then states in the store: the changelog records to send, and when storing began."""
     pipeline, metrics = worker.pipeline, worker.metrics
     started = time.perf_counter()
-    states = StagedStates(worker.people, events, parsed)
+    read, write = _raw(worker.people)
+    states = StagedStates(read, events, parsed)
     records = [(event.message.value or b"", _content_type(event.message.headers)) for event in events]
     results = pipeline.handle_batch(records, states=states, now=time.time())
     pending = []
     last_event_of: dict[str, Any] = {}
     now = time.time()
+    outcomes: Counter[tuple[str, str]] = Counter()
     for event, result in zip(events, results):
-        metrics.events.labels(result.event.stream if result.event else "invalid", result.outcome.value).inc()
+        outcomes[result.event.stream if result.event else "invalid", result.outcome.value] += 1
         message = event.message
         if result.outcome is Outcome.DEAD_LETTERED:
             error = result.error
@@ -177,35 +207,43 @@ async def _handle(worker: Worker, events: list, parsed: ParsedStates, *, current
             if message.key != subject:
                 metrics.key_mismatch.inc()
             pending.append(dict(topic=worker.risk, key=subject, value=orjson.dumps(result.record)))
-            metrics.risk.inc()
             metrics.event_lag.observe(max(0.0, now - result.event.timestamp))
             for alert in result.alerts:
                 pending.append(dict(topic=worker.alerts, key=subject, value=orjson.dumps(alert.to_dict())))
                 metrics.alerts.labels(alert.care_team, alert.severity, alert.reasons[0].code).inc()
+    for labels, count in outcomes.items():  # once a batch: a labelled counter costs a lookup a call
+        metrics.events.labels(*labels).inc(count)
+    metrics.risk.inc(sum(count for (_, outcome), count in outcomes.items() if outcome == Outcome.PROCESSED.value))
     delivering = time.perf_counter()
     metrics.batch_seconds.labels("processed").observe(delivering - started)
     await send_all(pending)
     storing = time.perf_counter()
     metrics.batch_seconds.labels("delivered").observe(storing - delivering)
+    changelog: list = []
     if not current():  # a rebalance took the partitions meanwhile: their next owner handles the batch again
-        return
-    store, changelog = worker.people.data, []
+        return changelog, storing
     for subject, state in states.staged.items():
         # Each state lives in the partition of its subject's own event, as if that were processed alone.
         event = last_event_of[subject]
         token = _current_event.set(weakref.ref(event))
         try:
             key, value = subject.encode(), state.dumps()
-            store[key] = value
+            write(key, value)
         finally:
             _current_event.reset(token)
         parsed.keep(key, value, state)
         changelog.append(dict(topic=worker.people.changelog_topic, key=key, value=value,
                               partition=event.message.partition))
         metrics.state_bytes.observe(len(value))
+    return changelog, storing
+
+
+async def _stored(worker: Worker, changelog: list, started: float) -> None:
+    """A batch's changelog records on the broker, and the store told where its changelog stands."""
     for sent, count in await send_all(changelog):
-        store.set_persisted_offset(sent.topic_partition, sent.offset + count - 1)
-    metrics.batch_seconds.labels("stored").observe(time.perf_counter() - storing)
+        # what faust does for each record it sends itself: a restore reads the changelog from there on
+        worker.people.data.set_persisted_offset(sent.topic_partition, sent.offset + count - 1)
+    worker.metrics.batch_seconds.labels("stored").observe(time.perf_counter() - started)
 
 
 def _content_type(headers: Any) -> str | None:

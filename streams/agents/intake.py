@@ -67,8 +67,12 @@ class Intake:
         self._next: dict[Any, int] = {}
         #: per partition: the offset after the last record handled, not yet committed
         self._done: dict[Any, int] = {}
+        #: batches handed out and not yet handled (one processing, one storing at most)
+        self._in_hand = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        #: set from a revocation's start to its end (and from a stop on): no batch is handed out
+        self._held_back = False
         #: counts revocations: a batch taken before one may no longer write state
         self.generation = 0
         self._consumer: Any = None
@@ -111,17 +115,19 @@ class Intake:
 
         Partitions take turns, each keeping its order. The batch is in hand until `handled` (or a revocation).
         """
-        while not self._count:
-            self._arrived.clear()
-            await self._arrived.wait()
-        deadline = time.monotonic() + wait
-        while self._count < most and (left := deadline - time.monotonic()) > 0:
-            self._arrived.clear()
-            try:
-                await asyncio.wait_for(self._arrived.wait(), left)
-            except asyncio.TimeoutError:
+        while True:
+            while not self._count or self._held_back:
+                self._arrived.clear()
+                await self._arrived.wait()
+            deadline = time.monotonic() + wait
+            while self._count < most and (left := deadline - time.monotonic()) > 0:
+                self._arrived.clear()
+                try:
+                    await asyncio.wait_for(self._arrived.wait(), left)
+                except asyncio.TimeoutError:
+                    break
+            if not self._held_back and self._count:
                 break
-        self._idle.clear()
         batch: list = []
         while len(batch) < most and self._count:
             share = max(1, (most - len(batch)) // len(self._held))
@@ -137,12 +143,14 @@ class Intake:
                 if not held:
                     del self._held[tp]
                 self._release(tp)
-        if not batch:
-            self._idle.set()
+        if batch:
+            self._in_hand += 1
+            self._idle.clear()
         return batch
 
     async def _finish(self) -> None:
-        """Wait for the batch in hand, if any, up to `revoke_wait`."""
+        """Hand out no more batches; wait for those in hand, if any, up to `revoke_wait`."""
+        self._held_back = True
         try:
             await asyncio.wait_for(self._idle.wait(), self._revoke_wait)
         except asyncio.TimeoutError:
@@ -157,10 +165,13 @@ class Intake:
 
     def handled(self, batch: list, *, generation: int) -> None:
         """The batch's outputs and state are on the broker: its offsets may be committed."""
-        if generation == self.generation:
-            for read in batch:
-                self._done[read.tp] = read.message.offset + 1
-        self._idle.set()
+        if generation != self.generation:  # still in hand when a revocation gave up waiting: forgotten then
+            return
+        for read in batch:
+            self._done[read.tp] = read.message.offset + 1
+        self._in_hand -= 1
+        if not self._in_hand:
+            self._idle.set()
 
     async def commit(self) -> None:
         """Commit the offsets handled since the last commit (a failed commit only means they come again)."""
@@ -181,3 +192,7 @@ class Intake:
         self._full.clear()
         self._next.clear()
         self._done.clear()
+        self._in_hand = 0
+        self._idle.set()
+        self._held_back = False
+        self._arrived.set()

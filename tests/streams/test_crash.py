@@ -44,7 +44,7 @@ def settle(topics, group: str, worker=None) -> list[tuple[float, float]]:
             samples.append(tuple(sum(v for (name, _), v in values.items() if name == w) for w in wanted))
         return topics.lag(group, EVENTS) == 0
 
-    wait_for(settled, timeout=240, what="the group to commit every event", interval=0.5)
+    wait_for(settled, timeout=240, what="the group to commit every event", interval=0.1)
     return samples
 
 

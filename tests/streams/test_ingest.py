@@ -151,7 +151,7 @@ class _Event:
 
 
 def _staged(table: dict, parsed, *subjects: str):
-    return StagedStates(table, [_Event(s) for s in subjects], parsed)
+    return StagedStates(table.get, [_Event(s) for s in subjects], parsed)
 
 
 def test_a_parsed_state_is_reused_only_while_the_table_holds_what_was_written():

@@ -175,3 +175,24 @@ async def test_faust_waiting_for_its_streams_before_a_stop_also_commits_the_inta
     taken.handled(batch, generation=taken.generation)
     await asyncio.wait_for(stopping, 1.0)
     assert consumer.emptied == 1 and consumer.commits == [{TP(EVENTS, 0): 2}]
+
+
+async def test_no_batch_is_handed_out_while_a_revocation_waits_for_the_two_in_hand():
+    consumer = Consumer(assigned={TP(EVENTS, 0)})
+    taken = intake(consumer)
+    taken.put(TP(EVENTS, 0), records(0, range(9)))
+    storing = await taken.take(most=3, wait=0)  # its changelog on the way
+    processing = await taken.take(most=3, wait=0)
+    revoking = asyncio.create_task(taken.revoked({TP(EVENTS, 0)}))
+    third = asyncio.create_task(taken.take(most=3, wait=0))
+    await asyncio.sleep(0.01)
+    assert not third.done()
+    taken.handled(storing, generation=taken.generation)
+    await asyncio.sleep(0.01)
+    assert not revoking.done()
+    taken.handled(processing, generation=taken.generation)
+    await asyncio.wait_for(revoking, 1.0)
+    assert consumer.commits == [{TP(EVENTS, 0): 6}]
+    assert not third.done()  # what was held is dropped: read again from the committed offset after the seek
+    taken.put(TP(EVENTS, 0), records(0, range(6, 9)))
+    assert offsets(await asyncio.wait_for(third, 1.0)) == [(0, 6), (0, 7), (0, 8)]
