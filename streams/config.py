@@ -63,8 +63,8 @@ class WorkerSettings(_Section):
     #: how long a fetch may wait at the broker for new records; faust fixes it at 1.5 s, which
     #: holds back records of a busy partition behind a long poll on quiet ones (see the README)
     fetch_max_wait: Duration = Field(default=0.025, gt=0, le=1.5)
-    #: the most records one read from the consumer hands on: records for the alerting agent that arrive
-    #: while ingest works through a backlog wait at most this many events (faust's default is everything fetched)
+    #: the most records one read from the consumer hands on (faust's default is everything fetched), and the
+    #: most events the ingest agent's intake holds per partition before that partition waits to be read again
     poll_records: int = Field(default=2_000, ge=1)
     #: how long the producer waits to fill a batch: a few ms turns a produce request per record into one per batch
     producer_linger: Duration = Field(default=0.005, ge=0, le=0.1)
