@@ -30,7 +30,7 @@ import logging
 import time
 import weakref
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -150,13 +150,8 @@ def install(worker: Worker, progress: Progress) -> Any:
             worker.metrics.batch_events.observe(len(batch))
             worker.metrics.batch_seconds.labels("waited").observe(
                 max(0.0, taken - min(read.message.timestamp or taken * 1000 for read in batch) / 1000))
-            for attempt in itertools.count():
-                try:
-                    staged = await _handle(worker, batch, parsed, current=lambda: generation == intake.generation)
-                    break
-                except Exception as exc:  # the type only: a message could quote an event
-                    log.error("a batch of %d events failed (%s); handling it again", len(batch), type(exc).__name__)
-                    await asyncio.sleep(min(5.0, 0.1 * 2 ** attempt))
+            staged = await _until_done("handling a batch", lambda: _handle(
+                worker, batch, parsed, current=lambda: generation == intake.generation))
             # The next batch is taken while this one's changelog records are on their way (its states are in
             # the store already); one batch's at a time, so that a person's changelog records stay in order.
             if storing is not None:
@@ -164,13 +159,7 @@ def install(worker: Worker, progress: Progress) -> Any:
             storing = asyncio.create_task(stored(batch, generation, *staged))
 
     async def stored(batch: list, generation: int, changelog: list, started: float) -> None:
-        for attempt in itertools.count():
-            try:
-                await _stored(worker, changelog, started)
-                break
-            except Exception as exc:  # send_all retries inside; this is the store's offset bookkeeping
-                log.error("storing a batch's changelog failed (%s); again", type(exc).__name__)
-                await asyncio.sleep(min(5.0, 0.1 * 2 ** attempt))
+        await _until_done("storing a batch's changelog", lambda: _stored(worker, changelog, started))
         intake.handled(batch, generation=generation)
         progress.on_handled()
 
@@ -244,6 +233,17 @@ async def _stored(worker: Worker, changelog: list, started: float) -> None:
         # what faust does for each record it sends itself: a restore reads the changelog from there on
         worker.people.data.set_persisted_offset(sent.topic_partition, sent.offset + count - 1)
     worker.metrics.batch_seconds.labels("stored").observe(time.perf_counter() - started)
+
+
+async def _until_done(what: str, attempt: Callable[[], Awaitable[Any]]) -> Any:
+    """Try again until it works: a batch given up would be lost, one that never works is the watchdog's."""
+    for tries in itertools.count():
+        try:
+            return await attempt()
+        except Exception as exc:  # the type only: a message could quote an event
+            log.error("%s failed (%s); again", what, type(exc).__name__)
+            await asyncio.sleep(min(5.0, 0.1 * 2**tries))
+    raise AssertionError("unreachable")
 
 
 def _content_type(headers: Any) -> str | None:
