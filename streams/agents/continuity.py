@@ -30,6 +30,7 @@ log itself has, as checked here, are given to faust to commit over.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -59,34 +60,52 @@ class Probe:
 
     async def first(self, tp: Any, offset: int) -> int | None:
         """The offset of the first record at or after `offset` (None if none came back in time)."""
+        return await self._bounded(self._first(tp, offset), f"read {tp.topic}[{tp.partition}] at {offset}")
+
+    async def committed(self, tp: Any) -> int | None:
+        """The group's committed offset of a partition (None if it has none, or the broker did not say in time)."""
+        return await self._bounded(self._committed(tp), f"read the committed offset of {tp.topic}[{tp.partition}]")
+
+    async def _bounded(self, asking: Awaitable[int | None], what: str) -> int | None:
+        """An answer within twice the wait, or None: the agent waits on this, and its records with it."""
         try:
-            if self._consumer is None:
-                consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
-                                            auto_offset_reset="earliest", fetch_max_wait_ms=100)
-                await consumer.start()
-                self._consumer = consumer
+            return await asyncio.wait_for(asking, 2 * self._wait_ms / 1000)
+        except asyncio.TimeoutError:
+            log.warning("could not %s within %.0f s; going on without it", what, 2 * self._wait_ms / 1000)
+            try:  # a client that did not answer is dropped; the next question starts a new one
+                await asyncio.wait_for(self.stop(), 2 * self._wait_ms / 1000)
+            except asyncio.TimeoutError:
+                self._consumer = self._admin = None
+            return None
+
+    async def _first(self, tp: Any, offset: int) -> int | None:
+        try:
+            if self._consumer is None:  # kept before it starts, so that a stop closes it whatever happens
+                self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
+                                                  auto_offset_reset="earliest", fetch_max_wait_ms=100)
+                await self._consumer.start()
             partition = TopicPartition(tp.topic, tp.partition)
             self._consumer.assign([partition])
             self._consumer.seek(partition, offset)
             got = await self._consumer.getmany(partition, timeout_ms=self._wait_ms, max_records=1)
         except KafkaError as exc:
             log.warning("could not read %s[%d] at %d: %s", tp.topic, tp.partition, offset, type(exc).__name__)
+            await self.stop()
             return None
         records = got.get(partition) or []
         return records[0].offset if records else None
 
-    async def committed(self, tp: Any) -> int | None:
-        """The group's committed offset of a partition (None if it has none, or the broker did not say)."""
+    async def _committed(self, tp: Any) -> int | None:
         partition = TopicPartition(tp.topic, tp.partition)
         try:
             if self._admin is None:
-                admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
-                await admin.start()
-                self._admin = admin
+                self._admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
+                await self._admin.start()
             offsets = await self._admin.list_consumer_group_offsets(self._group, partitions=[partition])
         except KafkaError as exc:
             log.warning("could not read the committed offset of %s[%d]: %s", tp.topic, tp.partition,
                         type(exc).__name__)
+            await self.stop()
             return None
         found = offsets.get(partition)
         return found.offset if found is not None and found.offset >= 0 else None

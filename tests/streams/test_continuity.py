@@ -6,6 +6,8 @@ of no group that reads the real log) is checked against the real broker.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections import defaultdict, namedtuple
 
 import pytest
@@ -220,3 +222,22 @@ async def test_the_probe_reads_the_first_record_at_or_after_an_offset_from_the_b
             await member.stop()
     finally:
         await probe.stop()
+
+
+async def test_a_probe_whose_broker_never_answers_gives_up_within_twice_its_wait():
+    # the alerting agent waits on the probe, and every record behind it waits too
+    accepted = []
+    silent = await asyncio.start_server(lambda reader, writer: accepted.append(writer), "127.0.0.1", 0)  # never answers
+    port = silent.sockets[0].getsockname()[1]
+    probe = Probe(bootstrap_servers=f"127.0.0.1:{port}", group="g", wait=0.2)
+    started = time.monotonic()
+    try:
+        assert await probe.committed(TP("t.carewatch.alerts", 0)) is None
+        assert await probe.first(TP("t.carewatch.alerts", 0), 3) is None
+    finally:
+        await probe.stop()
+        for writer in accepted:
+            writer.close()
+        silent.close()
+        await silent.wait_closed()
+    assert time.monotonic() - started < 3.0
