@@ -143,7 +143,8 @@ def _events_last(fetcher: Any, events: str) -> None:
     aiokafka hands out fetched records partition by partition in the order they were fetched, up to
     `worker.poll_records`, and faust's reader goes no faster than the ingest agent. With a backlog, a
     partition of events holds about 1 MB of records, so an alert raised meanwhile waited behind them
-    (6 to 12 s after a restart in the tests) before the alerting agent read it.
+    (6 to 12 s after a restart in the tests) before the alerting agent read it. Since the intake takes the events
+    records out of each read at once, this matters only for a read whose `worker.poll_records` are all events.
     """
     fetched_records = fetcher.fetched_records
 
