@@ -192,7 +192,7 @@ def install(worker: Worker, *, agent: str, topics: Iterable[str]) -> Continuity:
     continuity = Continuity(
         agent=agent,
         probe=Probe(bootstrap_servers=worker.settings.kafka.bootstrap_servers, group=worker.settings.worker.app_id),
-        seek=lambda tp, offset: app.consumer.seek(tp, offset),
+        seek=lambda tp, offset: _seek(app.consumer, tp, offset),
         committed=lambda tp: app.consumer._committed_offset.get(tp),
         skip=lambda tp, first, last: _faust_gap(app.consumer)(tp, first, last),
         on_gap=lambda topic: worker.metrics.offset_gaps.labels(topic).inc(),
@@ -211,6 +211,18 @@ def install(worker: Worker, *, agent: str, topics: Iterable[str]) -> Continuity:
             log.warning("%s: could not seek again: %s", agent, type(exc).__name__)
 
     return continuity
+
+
+async def _seek(consumer: Any, tp: Any, offset: int) -> None:
+    """faust's `Consumer.seek`, done on the consumer's own thread.
+
+    faust's seek calls aiokafka's from the caller's thread, and aiokafka's
+    client lives on faust's consumer thread: the seek rewrites a position and
+    drops fetched records under that thread's feet, and completes its futures
+    from the wrong loop.
+    """
+    await consumer._thread.call_thread(consumer._thread.seek, tp, offset)
+    consumer._read_offset[tp] = offset if offset else None  # what faust's seek sets after aiokafka's
 
 
 def _faust_gap(consumer: Any) -> Callable[[Any, int, int], Awaitable[None]]:

@@ -7,15 +7,17 @@ of no group that reads the real log) is checked against the real broker.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import defaultdict, namedtuple
+from types import SimpleNamespace
 
 import pytest
 from faust.transport.consumer import Consumer as FaustConsumer
 from intervaltree import IntervalTree
 from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
 
-from streams.agents.continuity import Continuity, Probe, _checked_gaps_only, _faust_gap
+from streams.agents.continuity import Continuity, Probe, _checked_gaps_only, _faust_gap, _seek
 
 TP = namedtuple("TP", "topic partition")
 Message = namedtuple("Message", "tp offset")
@@ -241,3 +243,20 @@ async def test_a_probe_whose_broker_never_answers_gives_up_within_twice_its_wait
         silent.close()
         await silent.wait_closed()
     assert time.monotonic() - started < 3.0
+
+
+async def test_a_seek_back_is_made_on_the_consumer_thread_where_the_client_lives():
+    """faust's own seek would touch aiokafka's fetcher from the agent's thread, under its consumer thread's feet."""
+    seen: list[tuple[TP, int, int]] = []
+
+    class ConsumerThread:  # faust's: call_thread runs the call on the thread that owns the client
+        def seek(self, tp, offset):
+            seen.append((tp, offset, threading.get_ident()))
+
+        async def call_thread(self, fun, *args):
+            return await asyncio.to_thread(fun, *args)
+
+    consumer = SimpleNamespace(_thread=ConsumerThread(), _read_offset={})
+    await _seek(consumer, ALERTS, 7)
+    assert seen == [(ALERTS, 7, seen[0][2])] and seen[0][2] != threading.get_ident()
+    assert consumer._read_offset == {ALERTS: 7}  # faust's fetcher drops what lies below it: as faust's seek sets it
