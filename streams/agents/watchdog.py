@@ -15,8 +15,11 @@ The alerting agent is watched the same way on carewatch.alerts and its
 commands topic: a partition whose last records never reached the agent
 (faust's fetcher can drop them after a rebalance, and no later record comes
 to show the gap) is nudged alike, and logged; it does not make the worker
-unready nor exit, since an alert agent retrying through a broker outage
-reads nothing for a while either.
+unready, since an alert agent retrying through a short broker outage reads
+nothing for a while either. Each stall's log line says where the records
+stand on the way to the agent (faust's flow and partition sets, aiokafka's
+fetched records and positions), so that a stall can be explained after the
+fact.
 
 If that does not help, the worker exits (code 70) for its supervisor to
 start it again (compose's `restart: unless-stopped`, systemd's
@@ -24,8 +27,10 @@ start it again (compose's `restart: unless-stopped`, systemd's
 fetch waiting for ever (the chaos suite saw both; aio-libs/aiokafka#1101),
 and a new process resumes from the committed offsets and the changelogs,
 losing nothing. A guard that makes no broker calls exits when, for
-`worker.stall_exit`: partitions stay stalled, a send waits for the broker,
-or the watchdog itself cannot finish a check.
+`worker.stall_exit`: partitions of either agent stay stalled (nudges do not
+stop that clock), a send waits for the broker, or the watchdog itself
+cannot finish a check. A stalled alerting agent is a crisis nobody is told
+of; a restart costs seconds.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ import asyncio
 import logging
 import os
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from .produce import oldest_wait
 
@@ -55,12 +61,15 @@ class Progress:
         self._reads = 0
         self._seen_reads = 0
         self._since: float | None = None
+        #: when the current stall began; a nudge restarts `_since`, not this
+        self._stuck: float | None = None
         #: when the watchdog last finished a check (monotonic)
         self.checked = time.monotonic()
 
     @property
     def stalled_since(self) -> float | None:
-        return self._since if self._reads == self._seen_reads else None
+        """When the current stall began (None if there is none): nudges since then do not count."""
+        return self._stuck if self._reads == self._seen_reads else None
 
     def on_read(self, partition: int, offset: int) -> None:
         self.read[partition] = offset + 1
@@ -70,6 +79,10 @@ class Progress:
         """A batch went through: a busy agent with a full queue is slow, not stalled."""
         self._reads += 1
 
+    def reset(self) -> None:
+        """Nothing is expected of the agent now (no partitions, or a rebalance or restore under way)."""
+        self._since = self._stuck = None
+
     def restart(self, now: float) -> None:
         """Start the clock again (after a nudge)."""
         self._seen_reads, self._since = self._reads, now
@@ -78,26 +91,78 @@ class Progress:
         """Partitions whose records wait while nothing has been read or handled for `stall_timeout`."""
         waiting = {p for p, end in ends.items() if end > max(self.read.get(p, 0), committed.get(p, 0))}
         if self._reads != self._seen_reads or not waiting:
-            self._seen_reads, self._since = self._reads, now
+            self._seen_reads, self._since, self._stuck = self._reads, now, None
             return set()
         if self._since is None:
             self._since = now
-        return waiting if now - self._since >= self.stall_timeout else set()
+        if now - self._since < self.stall_timeout:
+            return set()
+        if self._stuck is None:
+            self._stuck = self._since
+        return waiting
 
 
 #: the exit code of a worker that gave up on a wedged client: its supervisor starts it again
 EXIT_WEDGED = 70
 
 
-def wedged(progress: Progress, *, now: float, stall_exit: float, stalled: bool) -> str | None:
+def wedged(progress: Progress, *, now: float, stall_exit: float, stalled: bool,
+           routing: Progress | None = None) -> str | None:
     """Why the worker should exit and start again, or None."""
     if stalled and progress.stalled_since is not None and now - progress.stalled_since >= stall_exit:
         return f"partitions stayed stalled for {now - progress.stalled_since:.0f} s"
+    if routing is not None and (since := routing.stalled_since) is not None and now - since >= stall_exit:
+        return f"the alerting agent read nothing for {now - since:.0f} s while alerts waited"
     if now - progress.checked >= stall_exit:
         return f"the watchdog could not finish a check for {now - progress.checked:.0f} s"
     if (waited := oldest_wait(now)) >= stall_exit:
         return f"a send has waited {waited:.0f} s for the broker"
     return None
+
+
+def on_the_way(consumer: Any, tps: Iterable[Any]) -> str:
+    """Where records of `tps` stand between the broker and the agent: offsets, flags and counts only."""
+    try:
+        return _on_the_way(consumer, tps)
+    except Exception as exc:  # noqa: BLE001 - a diagnosis must never stop the watchdog
+        return f"not known: {type(exc).__name__}"
+
+
+def _on_the_way(consumer: Any, tps: Iterable[Any]) -> str:
+    fetcher = getattr(getattr(getattr(consumer, "_thread", None), "_consumer", None), "_fetcher", None)
+    parts = [f"flow {'on' if consumer.flow_active else 'off'}"]
+    if fetcher is not None:
+        task = getattr(fetcher, "_fetch_task", None)
+        parts.append(f"fetching {'stopped' if task is None or task.done() else 'on'}, "
+                     f"{len(fetcher._records)} partitions fetched and not taken, {len(fetcher._in_flight)} in flight")
+    for tp in sorted(tps):
+        flags = [name for name, held in (("active", consumer._active_partitions or ()),
+                                          ("paused", consumer._paused_partitions),
+                                          ("buffered", consumer._buffered_partitions)) if tp in held]
+        where = f"{tp.topic}[{tp.partition}]: {'/'.join(flags) or 'inactive'}, read {consumer._read_offset.get(tp)}"
+        if fetcher is not None:
+            state = fetcher._subscriptions.subscription
+            state = state.assignment.state_value(tp) if state and state.assignment else None
+            where += (", not assigned in the client" if state is None else
+                      f", position {state.position if state.has_valid_position else 'unset'}"
+                      f"{' paused' if state.paused else ''}{' fetched' if tp in fetcher._records else ''}")
+        parts.append(where)
+    return "; ".join(parts)
+
+
+def awaiting(agent: Any) -> str:
+    """Where each actor of a faust agent waits: its chain of awaits, as function names and line numbers."""
+    chains = []
+    for actor in list(getattr(agent, "_actors", ())):
+        step, names = getattr(actor, "actor_task", None), []
+        step = step.get_coro() if step is not None else None
+        while step is not None and len(names) < 30:
+            frame = getattr(step, "cr_frame", None) or getattr(step, "ag_frame", None)
+            if frame is not None:
+                names.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+            step = getattr(step, "cr_await", None) or getattr(step, "ag_await", None)
+        chains.append(" > ".join(names) or "nothing")
+    return " | ".join(chains) or "no actor"
 
 
 def install(worker: Worker, progress: Progress, *, routing: Progress) -> None:
@@ -109,7 +174,8 @@ def install(worker: Worker, progress: Progress, *, routing: Progress) -> None:
     async def guard() -> None:
         while True:
             await asyncio.sleep(1.0)
-            why = wedged(progress, now=time.monotonic(), stall_exit=stall_exit, stalled=bool(worker.stalled))
+            why = wedged(progress, now=time.monotonic(), stall_exit=stall_exit, stalled=bool(worker.stalled),
+                         routing=routing)
             if why is not None:
                 log.critical("exiting for the supervisor to start the worker again: %s (nothing is lost: a new "
                              "process resumes from the committed offsets)", why)
@@ -117,6 +183,7 @@ def install(worker: Worker, progress: Progress, *, routing: Progress) -> None:
                 os._exit(EXIT_WEDGED)
 
     routed = {worker.alerts.get_topic_name(), worker.commands.get_topic_name()}
+    alerting = app.agents.get("carewatch.alerting")
 
     async def nudge(consumer, partitions: list) -> None:
         """Resume `partitions` and the flow, and seek every partition to its committed offset."""
@@ -129,6 +196,7 @@ def install(worker: Worker, progress: Progress, *, routing: Progress) -> None:
     async def watch_routing(consumer) -> None:
         held = [tp for tp in consumer.assignment() if tp.topic in routed]
         if not held:
+            routing.reset()
             return
         ends = dict(await consumer.highwaters(*held))
         committed = {tp: offset for tp, offset in consumer._committed_offset.items()
@@ -136,8 +204,9 @@ def install(worker: Worker, progress: Progress, *, routing: Progress) -> None:
         stalled = routing.stalled(now=time.monotonic(), ends=ends, committed=committed)
         if stalled:
             log.error("stalled: %s have records waiting and the alerting agent read none for %.0f s; resuming "
-                      "them and seeking to committed offsets",
-                      ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in stalled)), routing.stall_timeout)
+                      "them and seeking to committed offsets (%s)",
+                      ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in stalled)), routing.stall_timeout,
+                      f"{on_the_way(consumer, stalled)}; the agent waits in {awaiting(alerting)}")
             await nudge(consumer, list(stalled))
             routing.restart(time.monotonic())  # the nudge gets its time before the next one
 
@@ -149,7 +218,9 @@ def install(worker: Worker, progress: Progress, *, routing: Progress) -> None:
         topic = worker.events.get_topic_name()
         held = [tp for tp in consumer.assignment() if tp.topic == topic]
         if not held or not readiness(app)[0]:
-            progress._since, worker.stalled = None, set()
+            progress.reset()
+            routing.reset()
+            worker.stalled = set()
             worker.metrics.stalled.set(0)
             progress.checked = time.monotonic()
             return

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from streams.agents.watchdog import Progress, wedged
+import asyncio
+from types import SimpleNamespace
+
+from faust.types import TP
+
+from streams.agents.watchdog import Progress, awaiting, on_the_way, wedged
 
 
 def test_waiting_records_and_no_read_for_the_timeout_is_a_stall():
@@ -116,3 +121,55 @@ async def test_a_send_that_waits_past_stall_exit_is_a_reason_to_exit():
     waiting.cancel()
     await asyncio.gather(waiting, return_exceptions=True)
     assert produce.oldest_wait(time.monotonic()) == 0.0
+
+
+def test_a_stalled_alerting_agent_makes_the_worker_exit_however_often_it_was_nudged():
+    progress, routing = Progress(stall_timeout=5), Progress(stall_timeout=5)
+    ends = {("carewatch.alerts", 0): 4}
+    assert routing.stalled(now=0, ends=ends, committed={}) == set()
+    assert routing.stalled(now=5, ends=ends, committed={}) == {("carewatch.alerts", 0)}
+    for now in (10, 15, 20, 25, 30):  # nudged every time, and nothing read
+        routing.restart(now)
+        routing.stalled(now=now + 5, ends=ends, committed={})
+        assert routing.stalled_since == 0
+    assert wedged(progress, now=34, stall_exit=35, stalled=False, routing=routing) is None
+    assert "alerting agent read nothing for 35 s" in wedged(progress, now=35, stall_exit=35, stalled=False,
+                                                             routing=routing)
+    routing.on_read(("carewatch.alerts", 0), 0)  # it reads again: no reason to exit
+    routing.stalled(now=36, ends=ends, committed={})
+    assert routing.stalled_since is None
+    assert wedged(progress, now=36, stall_exit=35, stalled=False, routing=routing) is None
+
+
+def test_a_stall_says_where_the_records_stand_on_the_way_to_the_agent():
+    tp, other = TP("carewatch.alerts", 3), TP("carewatch.alerts", 4)
+    state = SimpleNamespace(has_valid_position=True, position=17, paused=True)
+    fetcher = SimpleNamespace(_fetch_task=None, _records={tp: object()}, _in_flight=set(),
+                              _subscriptions=SimpleNamespace(subscription=SimpleNamespace(
+                                  assignment=SimpleNamespace(state_value={tp: state}.get))))
+    consumer = SimpleNamespace(flow_active=True, _active_partitions={other}, _paused_partitions=set(),
+                               _buffered_partitions={tp}, _read_offset={tp: 12},
+                               _thread=SimpleNamespace(_consumer=SimpleNamespace(_fetcher=fetcher)))
+    said = on_the_way(consumer, [tp, other])
+    assert said.startswith("flow on; fetching stopped, 1 partitions fetched and not taken, 0 in flight; ")
+    assert "carewatch.alerts[3]: buffered, read 12, position 17 paused fetched" in said
+    assert "carewatch.alerts[4]: active, read None, not assigned in the client" in said
+    assert on_the_way(SimpleNamespace(), [tp]) == "not known: AttributeError"
+
+
+async def test_a_stall_says_where_the_agent_waits():
+    gate = asyncio.Event()
+
+    async def inner() -> None:
+        await gate.wait()
+
+    async def handle() -> None:
+        await inner()
+
+    task = asyncio.ensure_future(handle())
+    await asyncio.sleep(0)
+    said = awaiting(SimpleNamespace(_actors=[SimpleNamespace(actor_task=task)]))
+    assert said.startswith("handle:") and " > inner:" in said and " > wait:" in said
+    gate.set()
+    await task
+    assert awaiting(SimpleNamespace(_actors=[])) == "no actor"
