@@ -53,6 +53,7 @@ from .produce import send_all
 
 if TYPE_CHECKING:
     from ..app import Worker
+    from .continuity import Continuity
     from .watchdog import Progress
 
 __all__ = ["Alerting", "install"]
@@ -90,6 +91,8 @@ class Alerting:
         #: queues of the console's live pages: each gets the care teams whose alerts changed
         self.watchers: set[asyncio.Queue] = set()
         self._scanned: frozenset | None = None
+        #: the agent's check that no record is passed over (set at install); the watchdog asks it to read again
+        self.continuity: Continuity | None = None
 
     # -- the agent ------------------------------------------------------------------------------
 
@@ -367,8 +370,8 @@ async def _handle_until_done(alerting: Alerting, message: Any) -> None:
 def install(worker: Worker, progress: Progress) -> Alerting:
     app = worker.app
     alerting = Alerting(worker=worker)
-    continuity = continuity_for(worker, agent="alerting",
-                                topics=[worker.alerts.get_topic_name(), worker.commands.get_topic_name()])
+    continuity = alerting.continuity = continuity_for(
+        worker, agent="alerting", topics=[worker.alerts.get_topic_name(), worker.commands.get_topic_name()])
     source = app.topic(worker.alerts.get_topic_name(), worker.commands.get_topic_name(), key_type=bytes,
                        value_type=bytes, key_serializer="raw", value_serializer="raw")
 

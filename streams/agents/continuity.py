@@ -43,7 +43,7 @@ from aiokafka.errors import KafkaError
 if TYPE_CHECKING:
     from ..app import Worker
 
-__all__ = ["Continuity", "Probe", "install"]
+__all__ = ["Continuity", "Probe", "from_the_start_if_uncommitted", "install"]
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,21 @@ class Continuity:
         await self._seek(tp, target)
         return False
 
+    async def read_again(self, tps: Iterable[Any]) -> None:
+        """Seek each partition to the offset the agent expects next (the watchdog's nudge when nothing comes).
+
+        Records faust dropped at a partition's end leave no later record to show the gap, and faust's own seek
+        to the committed offsets does not move a partition that has none: the chaos suite saw an alert wait
+        there until the worker exited.
+        """
+        for tp in tps:
+            expected = self.next.get(tp)
+            if expected is None:
+                expected = self._committed(tp)
+            if expected is None:
+                expected = await self.probe.committed(tp)
+            await self._seek(tp, expected or 0)  # 0: the log's start (the reset policy if it is gone)
+
     async def recheck(self, held: Iterable[Any]) -> list[Any]:
         """Seek again each held partition whose reading again has not begun within `patience`."""
         now, held = time.monotonic(), set(held)
@@ -198,6 +213,8 @@ def install(worker: Worker, *, agent: str, topics: Iterable[str]) -> Continuity:
         on_gap=lambda topic: worker.metrics.offset_gaps.labels(topic).inc(),
     )
 
+    from_the_start_if_uncommitted(app.consumer, topics)
+
     @app.on_partitions_assigned.connect
     async def assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:  # noqa: ARG001 - faust's signal
         _checked_gaps_only(app.consumer, topics)
@@ -223,6 +240,36 @@ async def _seek(consumer: Any, tp: Any, offset: int) -> None:
     """
     await consumer._thread.call_thread(consumer._thread.seek, tp, offset)
     consumer._read_offset[tp] = offset if offset else None  # what faust's seek sets after aiokafka's
+
+
+def from_the_start_if_uncommitted(consumer: Any, topics: Iterable[str]) -> None:
+    """Make faust's seek to the committed offsets seek a partition of `topics` with none to the log's start.
+
+    After a rebalance faust reads every partition again from its committed offset, dropping what it had fetched
+    (its agents' queues are cleared, a fetch under way is cut short). aiokafka's seek to committed offsets
+    leaves a partition with none (or 0) where it was, past records no agent saw: the chaos suite saw an alert
+    on such a partition never routed. With no committed offset the records to read start at the log's start.
+    """
+    if getattr(consumer, "_carewatch_from_start", None) is not None:
+        consumer._carewatch_from_start |= set(topics)
+        return
+    consumer._carewatch_from_start = set(topics)
+    seek_to_committed = consumer.seek_to_committed
+
+    async def seek_to_committed_or_start() -> Any:
+        committed = await seek_to_committed()
+        fresh = [tp for tp, offset in committed.items()
+                 if tp.topic in consumer._carewatch_from_start and (offset is None or offset <= 0)]
+        if fresh:
+            await consumer._thread.call_thread(_to_start, consumer._thread, fresh)
+        return committed
+
+    consumer.seek_to_committed = seek_to_committed_or_start
+
+
+def _to_start(thread: Any, tps: list) -> None:
+    for tp in tps:
+        thread.seek(tp, 0)  # below the log's start, aiokafka's reset policy (earliest) takes it to the start
 
 
 def _faust_gap(consumer: Any) -> Callable[[Any, int, int], Awaitable[None]]:

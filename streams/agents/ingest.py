@@ -39,6 +39,7 @@ from faust.streams import _current_event
 
 from ..pipeline import Outcome
 from ..state import PersonState
+from .continuity import from_the_start_if_uncommitted
 from .intake import Intake
 from .produce import send_all
 
@@ -127,6 +128,7 @@ def install(worker: Worker, progress: Progress) -> Any:
                     revoke_wait=settings.session_timeout / 2)
     # before faust's fetcher runs: no events record may take faust's path, where no agent would handle it
     intake.attach(worker.app.consumer)
+    from_the_start_if_uncommitted(worker.app.consumer, [intake.topic])  # what the intake dropped is read again
 
     @worker.app.on_partitions_revoked.connect
     async def revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:  # noqa: ARG001 - faust's signal

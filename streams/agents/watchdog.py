@@ -154,8 +154,9 @@ def awaiting(agent: Any) -> str:
     """Where each actor of a faust agent waits: its chain of awaits, as function names and line numbers."""
     chains = []
     for actor in list(getattr(agent, "_actors", ())):
-        step, names = getattr(actor, "actor_task", None), []
-        step = step.get_coro() if step is not None else None
+        task, names = getattr(actor, "actor_task", None), []
+        # faust's task awaits the actor, whose coroutine its await hides: start from that coroutine itself
+        step = getattr(actor, "it", None) or (task.get_coro() if task is not None else None)
         while step is not None and len(names) < 30:
             frame = getattr(step, "cr_frame", None) or getattr(step, "ag_frame", None)
             if frame is not None:
@@ -185,13 +186,14 @@ def install(worker: Worker, progress: Progress, *, routing: Progress) -> None:
     routed = {worker.alerts.get_topic_name(), worker.commands.get_topic_name()}
     alerting = app.agents.get("carewatch.alerting")
 
-    async def nudge(consumer, partitions: list) -> None:
-        """Resume `partitions` and the flow, and seek every partition to its committed offset."""
+    async def nudge(consumer, partitions: list, *, again: Any = None) -> None:
+        """Resume `partitions` and the flow; seek them where `again` says, or every partition to its committed
+        offset."""
         worker.metrics.stall_nudges.inc()
         consumer.resume_partitions(partitions)
         consumer.resume_flow()
         app.flow_control.resume()
-        await consumer.perform_seek()
+        await (again(partitions) if again is not None else consumer.perform_seek())
 
     async def watch_routing(consumer) -> None:
         held = [tp for tp in consumer.assignment() if tp.topic in routed]
@@ -204,10 +206,10 @@ def install(worker: Worker, progress: Progress, *, routing: Progress) -> None:
         stalled = routing.stalled(now=time.monotonic(), ends=ends, committed=committed)
         if stalled:
             log.error("stalled: %s have records waiting and the alerting agent read none for %.0f s; resuming "
-                      "them and seeking to committed offsets (%s)",
+                      "them and reading them again from where the agent got to (%s)",
                       ", ".join(sorted(f"{tp.topic}[{tp.partition}]" for tp in stalled)), routing.stall_timeout,
                       f"{on_the_way(consumer, stalled)}; the agent waits in {awaiting(alerting)}")
-            await nudge(consumer, list(stalled))
+            await nudge(consumer, list(stalled), again=worker.alerting.continuity.read_again)
             routing.restart(time.monotonic())  # the nudge gets its time before the next one
 
     @app.timer(interval, name="carewatch.watchdog")

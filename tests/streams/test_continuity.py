@@ -17,7 +17,14 @@ from faust.transport.consumer import Consumer as FaustConsumer
 from intervaltree import IntervalTree
 from kafka import KafkaConsumer, OffsetAndMetadata, TopicPartition
 
-from streams.agents.continuity import Continuity, Probe, _checked_gaps_only, _faust_gap, _seek
+from streams.agents.continuity import (
+    Continuity,
+    Probe,
+    _checked_gaps_only,
+    _faust_gap,
+    _seek,
+    from_the_start_if_uncommitted,
+)
 
 TP = namedtuple("TP", "topic partition")
 Message = namedtuple("Message", "tp offset")
@@ -260,3 +267,43 @@ async def test_a_seek_back_is_made_on_the_consumer_thread_where_the_client_lives
     await _seek(consumer, ALERTS, 7)
     assert seen == [(ALERTS, 7, seen[0][2])] and seen[0][2] != threading.get_ident()
     assert consumer._read_offset == {ALERTS: 7}  # faust's fetcher drops what lies below it: as faust's seek sets it
+
+
+async def test_the_watchdogs_nudge_reads_a_partition_again_from_where_the_agent_got_to():
+    """A dropped last record leaves no later one to show the gap, and faust's seek to committed offsets does not
+    move a partition that has none: the chaos suite saw an alert wait there until the worker exited."""
+    log = Log(range(10))
+    c = continuity(log, committed={TP("carewatch.alerts", 1): 4})
+    assert await admitted(c, [0, 1, 2]) == [0, 1, 2]
+    await c.read_again([ALERTS, TP("carewatch.alerts", 1), TP("carewatch.alerts", 2)])
+    assert log.seeks == [(ALERTS, 3), (TP("carewatch.alerts", 1), 4), (TP("carewatch.alerts", 2), 0)]
+    log.group_committed = 7  # faust has not read it yet: the broker is asked
+    await c.read_again([TP("carewatch.alerts", 3)])
+    assert log.seeks[-1] == (TP("carewatch.alerts", 3), 7)
+
+
+async def test_after_a_rebalance_a_partition_with_no_committed_offset_is_read_from_the_log_start():
+    """aiokafka's seek to committed offsets leaves such a partition past what faust dropped (an alert never
+    routed in the chaos suite)."""
+    sought: list[tuple[TP, int, int]] = []
+    alerts, commands, changelog, events = (TP("t.carewatch.alerts", 0), TP("t.carewatch.alerts.commands", 1),
+                                           TP("t-alert-books-changelog", 0), TP("t.carewatch.events", 2))
+
+    class ConsumerThread:
+        def seek(self, tp, offset):
+            sought.append((tp, offset, threading.get_ident()))
+
+        async def call_thread(self, fun, *args):
+            return await asyncio.to_thread(fun, *args)
+
+    committed = {alerts: None, commands: 0, TP("t.carewatch.alerts", 1): 5, changelog: None, events: None}
+
+    async def seek_to_committed():
+        return committed
+
+    consumer = SimpleNamespace(_thread=ConsumerThread(), seek_to_committed=seek_to_committed)
+    from_the_start_if_uncommitted(consumer, ["t.carewatch.alerts", "t.carewatch.alerts.commands"])
+    from_the_start_if_uncommitted(consumer, ["t.carewatch.events"])  # the intake's, patched once
+    assert await consumer.seek_to_committed() is committed
+    assert sorted((tp, offset) for tp, offset, _ in sought) == [(alerts, 0), (commands, 0), (events, 0)]
+    assert all(thread != threading.get_ident() for _, _, thread in sought)  # on the client's own thread
