@@ -48,6 +48,10 @@ class Worker:
     stalled: set[int] = field(default_factory=set)
 
 
+#: the largest record batch the agents hand the producer (faust's default, 16 KB, took two or three a partition)
+_MAX_BATCH_BYTES = 256 * 1024
+
+
 def create_worker(settings: Settings, *, registry: CollectorRegistry | None = None) -> Worker:
     registry = registry if registry is not None else CollectorRegistry()
     disable_created_metrics()
@@ -65,6 +69,8 @@ def create_worker(settings: Settings, *, registry: CollectorRegistry | None = No
         table_standby_replicas=settings.worker.standby_replicas,
         producer_acks=-1,
         producer_linger=settings.worker.producer_linger,
+        # a batch's records for one partition go in one record batch (under the broker's 1 MB message limit)
+        producer_max_batch_size=_MAX_BATCH_BYTES,
         broker_max_poll_records=settings.worker.poll_records,
         broker_session_timeout=settings.worker.session_timeout,
         broker_heartbeat_interval=settings.worker.heartbeat_interval,

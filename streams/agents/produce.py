@@ -73,15 +73,16 @@ async def _hand(producer: Any, messages: list[dict[str, Any]]) -> list[tuple[lis
     """
     try:
         by_partition: dict[tuple[str, int], list] = {}
-        known: set[str] = set()
+        counts: dict[str, int] = {}
         for message in messages:
             topic = message["topic"].get_topic_name()
             partition = message.get("partition")
             if partition is None:
-                if topic not in known:
+                count = counts.get(topic)
+                if count is None:
                     await producer.client._wait_on_metadata(topic)
-                    known.add(topic)
-                partition = producer._partition(topic, None, None, None, message["key"], message["value"])
+                    count = counts[topic] = len(producer._metadata.partitions_for_topic(topic))
+                partition = _partition_of(producer, topic, count, message["key"], message["value"])
             by_partition.setdefault((topic, partition), []).append(message)
     except asyncio.CancelledError:
         raise
@@ -100,6 +101,23 @@ async def _hand(producer: Any, messages: list[dict[str, Any]]) -> list[tuple[lis
             held.append(message)
         handed.append((held, await _send_batch(producer, batch, topic, partition)))
     return handed
+
+
+#: (topic, partition count, key) -> partition, for keys seen lately: aiokafka's murmur2 is pure Python (5 µs)
+_PARTITIONS: dict[tuple[str, int, bytes], int] = {}
+_PARTITIONS_KEPT = 65_536
+
+
+def _partition_of(producer: Any, topic: str, count: int, key: bytes | None, value: bytes | None) -> int:
+    """The partition aiokafka's partitioner gives a key (the same for the same key and partition count)."""
+    if key is None:  # no key: the partitioner spreads records at random
+        return producer._partition(topic, None, None, None, key, value)
+    partition = _PARTITIONS.get((topic, count, key))
+    if partition is None:
+        if len(_PARTITIONS) >= _PARTITIONS_KEPT:
+            _PARTITIONS.clear()
+        partition = _PARTITIONS[(topic, count, key)] = producer._partition(topic, None, None, None, key, value)
+    return partition
 
 
 async def _send_batch(producer: Any, batch: Any, topic: str, partition: int) -> Any:

@@ -1,0 +1,36 @@
+"""Sending in record batches: a keyed record goes where aiokafka's own partitioner puts it."""
+
+from __future__ import annotations
+
+from aiokafka.partitioner import DefaultPartitioner
+
+from streams.agents.produce import _partition_of
+
+
+class Producer:
+    """aiokafka's `_partition` for a topic of `count` partitions, counting its calls."""
+
+    def __init__(self, count: int) -> None:
+        self.count, self.calls = count, 0
+        self._partitioner = DefaultPartitioner()
+
+    def _partition(self, topic, partition, key, value, serialized_key, serialized_value):  # noqa: ARG002
+        self.calls += 1
+        return self._partitioner(serialized_key, list(range(self.count)), list(range(self.count)))
+
+
+def test_a_keys_partition_is_the_partitioners_and_is_worked_out_once_per_partition_count():
+    producer = Producer(12)
+    keys = [f"p-{i:04d}".encode() for i in range(200)]
+    expected = [DefaultPartitioner()(key, list(range(12)), list(range(12))) for key in keys]
+    assert [_partition_of(producer, "t-risk", 12, key, b"{}") for key in keys] == expected
+    assert len(set(expected)) == 12
+    assert [_partition_of(producer, "t-risk", 12, key, b"{}") for key in keys] == expected
+    assert producer.calls == 200  # the second time from what it kept
+    producer.count = 5  # the topic grew or shrank: worked out again
+    assert _partition_of(producer, "t-risk", 5, keys[0], b"{}") == DefaultPartitioner()(keys[0], [0, 1, 2, 3, 4],
+                                                                                          [0, 1, 2, 3, 4])
+    assert producer.calls == 201
+    _partition_of(producer, "t-risk", 5, None, b"{}")
+    _partition_of(producer, "t-risk", 5, None, b"{}")
+    assert producer.calls == 203  # no key: the partitioner's choice each time
