@@ -23,7 +23,7 @@ help:
 $(VENV_STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -c requirements.lock -e '.[test,evaluate]'
+	$(VENV)/bin/pip install --quiet -c requirements.lock -e '.[test,evaluate,bench]'
 	touch $@
 
 $(JARS_STAMP): infra/kafka/pom.xml
@@ -72,7 +72,8 @@ chaos: setup
 bench: up
 	$(PY) bench/scoring.py
 	$(PY) bench/ingest.py
-	@echo "longer ones: bench/decision.sh (the decision bar, ~5 min), $(PY) bench/state.py (100,000 people, ~5 min)"
+	@echo "longer ones: bench/decision.sh (the decision bar, ~5 min), $(PY) bench/state.py (100,000 people, ~5 min),"
+	@echo "  $(PY) bench/latency.py --rate 1000 (produce to alert, ~1 min)"
 
 clean: down
 	rm -rf .data
