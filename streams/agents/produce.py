@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any
 
-__all__ = ["hand_all", "oldest_wait", "send_all"]
+__all__ = ["oldest_wait", "send_all"]
 
 log = logging.getLogger(__name__)
 
@@ -34,37 +34,22 @@ async def send_all(messages: list[dict[str, Any]]) -> list[Any]:
     What fails is retried. Returns the broker's metadata of each batch sent (topic, partition, offset of its
     first record), with the number of records in it, as `(metadata, count)`.
     """
-    return await (await hand_all(messages))
-
-
-async def hand_all(messages: list[dict[str, Any]]) -> asyncio.Future:
-    """Hand every message to the producer now, and return what `send_all` returns as a future of the acks.
-
-    Per topic partition, what one call hands goes out before what a later call hands, so an agent may go on
-    with its next batch while this one's acks come.
-    """
     if not messages:
-        settled = asyncio.get_running_loop().create_future()
-        settled.set_result([])
-        return settled
+        return []
     token = next(_tokens)
     _WAITING[token] = time.monotonic()
     try:
-        producer = messages[0]["topic"].app.producer._ensure_producer()
-        settled = asyncio.ensure_future(_settle(producer, await _hand(producer, messages)))
-    except BaseException:
+        return await _send_all(messages)
+    finally:
         del _WAITING[token]
-        raise
-    settled.add_done_callback(lambda _: _WAITING.pop(token, None))
-    return settled
 
 
-async def _settle(producer: Any, handed: list[tuple[list, Any]]) -> list[Any]:
-    """Wait for each handed batch's acks; hand what failed again, until the broker has it all."""
+async def _send_all(messages: list[dict[str, Any]]) -> list[Any]:
+    producer = messages[0]["topic"].app.producer._ensure_producer()
     sent = []
     for attempt in itertools.count():
         failed = []
-        for items, batch in handed:
+        for items, batch in await _hand(producer, messages):
             try:
                 sent.append((await batch, len(items)))
             except asyncio.CancelledError:
@@ -75,9 +60,9 @@ async def _settle(producer: Any, handed: list[tuple[list, Any]]) -> list[Any]:
             return sent
         delay = _BACKOFF[min(attempt, len(_BACKOFF) - 1)]
         log.warning("%d of %d sends failed (%s); retrying in %.1f s", sum(len(items) for items, _ in failed),
-                    sum(len(items) for items, _ in handed), type(failed[0][1]).__name__, delay)
+                    len(messages), type(failed[0][1]).__name__, delay)
         await asyncio.sleep(delay)
-        handed = await _hand(producer, [message for items, _ in failed for message in items])
+        messages = [message for items, _ in failed for message in items]
     raise AssertionError("unreachable")
 
 

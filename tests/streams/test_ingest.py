@@ -3,14 +3,12 @@
 10,000 events of every type through the SDK (1% invalid, 1% duplicated), the
 invalid ones also sent past the SDK as raw records, and 1,000 through the
 HTTP gateway; one worker process; then every record is accounted for from
-what the output topics hold, not only from counters. Below it, without a
-broker: the agent's reuse of parsed states, and the order in which batches on
-their way are stored.
+what the output topics hold, not only from counters. Below it, the agent's
+reuse of parsed states, without a broker.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import random
 from collections import Counter
@@ -20,7 +18,7 @@ import httpx
 import orjson
 import pytest
 
-from streams.agents.ingest import InOrder, ParsedStates, StagedStates, Unstored
+from streams.agents.ingest import ParsedStates, StagedStates
 from streams.publish import Publisher
 from streams.state import PersonState
 from streams.topics import DLQ, EVENTS, RISK
@@ -186,73 +184,3 @@ def test_parsed_states_keep_the_most_recent_people_only():
     got = {s: _staged(table, parsed, s).get(s) for s in states}
     assert got["p-1"] is not states["p-1"]
     assert got["p-2"] is states["p-2"] and got["p-3"] is states["p-3"]
-
-
-def test_the_next_batch_reads_the_states_of_batches_on_their_way_not_the_older_table():
-    parsed, table, unstored = ParsedStates(), {}, Unstored()
-    before, after = PersonState(), PersonState()
-    after.consent.record(streams=["wearable"], granted=True, at=1.0)
-    table[b"p-1"] = before.dumps()
-    on_its_way = after.dumps()
-    unstored.put(b"p-1", on_its_way)
-    assert StagedStates(table.get, [_Event("p-1")], parsed, unstored).get("p-1").consent.allows("wearable", 2.0)
-
-    # stored: forgotten, unless a later batch has a newer one on its way
-    newer = PersonState().dumps()
-    unstored.put(b"p-1", newer)
-    unstored.stored(b"p-1", on_its_way)
-    assert unstored.get(b"p-1") is newer
-    unstored.stored(b"p-1", newer)
-    assert unstored.get(b"p-1") is None
-
-    # a revocation: the next owner's, not ours
-    unstored.put(b"p-1", on_its_way)
-    unstored.reset(1)
-    assert unstored.get(b"p-1") is None and unstored.generation == 1
-
-
-async def test_a_batch_is_stored_only_after_its_outputs_and_the_batch_before_it():
-    loop = asyncio.get_running_loop()
-    outputs = [loop.create_future() for _ in range(3)]
-    stored: list[int] = []
-
-    def finish(n: int):
-        async def store() -> None:
-            stored.append(n)
-        return store
-
-    chain = InOrder(most=3)
-    await chain.add(outputs[0], finish(0))
-    await chain.add(outputs[1], finish(1))
-    outputs[1].set_result([])  # the second batch's outputs first: it still waits for the first batch
-    await asyncio.sleep(0.01)
-    assert stored == []
-
-    # a third batch on its way is one too many: the agent waits for the oldest
-    adding = asyncio.create_task(chain.add(outputs[2], finish(2)))
-    await asyncio.sleep(0.01)
-    assert not adding.done()
-    outputs[0].set_result([])
-    await asyncio.wait_for(adding, 1)
-    assert stored[:1] == [0]
-    outputs[2].set_result([])
-    while len(stored) < 3:
-        await asyncio.sleep(0.001)
-    assert stored == [0, 1, 2]
-
-
-async def test_a_batch_built_on_one_never_stored_is_not_stored_either():
-    loop = asyncio.get_running_loop()
-    first, second = loop.create_future(), loop.create_future()
-    stored: list[int] = []
-
-    async def store(n: int) -> None:
-        stored.append(n)
-
-    chain = InOrder(most=5)
-    await chain.add(first, lambda: store(0))
-    await chain.add(second, lambda: store(1))
-    second.set_result([])
-    first.cancel()  # a stop cut the first batch's sends short
-    await asyncio.sleep(0.01)
-    assert stored == []
