@@ -6,16 +6,16 @@ into an `urgent` alert). One consumer reads carewatch.alerts and, in the
 same process and run, another reads carewatch.events itself: the second is
 the floor, what the broker and clients cost with no worker in between.
 Timing starts once both consumers read and the worker has raised a first
-alert.
-Latency is the time from just before `produce()` of the evidence event to the
-record's arrival at the reading consumer.
+alert, and after `--warmup` seconds at the rate. Latency is the time from
+just before `produce()` of the evidence event to the record's arrival at the
+reading consumer.
 
 The benchmark's own clients are librdkafka's (confluent-kafka): they send and
 fetch in C threads, outside the GIL. With kafka-python's pure Python clients
 the benchmark took more of the 2 cores than the worker did (81% against 69%
 of a core at 1,000 events/s), and its own thread switches showed in both paths.
 
-    .venv/bin/python bench/latency.py [--rate 1000] [--seconds 30]
+    .venv/bin/python bench/latency.py [--rate 1000] [--seconds 30] [--warmup 5]
 
 Needs Kafka on localhost:9092 (`make up`). All data is synthetic.
 """
@@ -70,6 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=5, help="seconds at the rate before timing starts")
     worker_overrides(parser)
     args = parser.parse_args()
 
@@ -108,8 +109,9 @@ def main() -> None:
                                                    lambda v: [orjson.loads(v)["id"]], stop))]
     for reader in readers:
         reader.start()
-    # Timing starts once both readers read and the worker has alerted once: a consumer's first fetches
-    # (metadata, offsets) took about half a second, which was the whole p99 of a 30 s run.
+    # Both readers read and the worker has alerted once; then `--warmup` seconds at the rate, not timed. A
+    # consumer's first fetches (metadata, offsets) took about half a second, and the worker's first second at
+    # the rate (its group still settling) about 150 ms: either was the whole p99 of a 30 s run.
     warm = event("survey", subject=subjects[0], when=datetime.now(timezone.utc), event_id="lat-warm",
                  instrument="phq9", items=[1, 1, 1, 1, 1, 1, 1, 1, 3])
     producer.produce(events_topic, key=subjects[0].encode(), value=orjson.dumps(warm))
@@ -119,26 +121,30 @@ def main() -> None:
 
     sent: dict[str, float] = {}
     safety: list[str] = []
-    n = args.rate * args.seconds
+    warmup, n = args.rate * args.warmup, args.rate * args.seconds
     began = time.perf_counter()
-    for i in range(n):
+    for i in range(warmup + n):
         due = began + i / args.rate
         while (ahead := due - time.perf_counter()) > 0:
             time.sleep(ahead)
+        if i == warmup:
+            timed = time.perf_counter()
         subject = rng.choice(subjects)
         now = datetime.now(timezone.utc)
         if rng.random() < 0.05:
             e = event("survey", subject=subject, when=now, event_id=f"lat-{i}", instrument="phq9",
                       items=[1, 1, 1, 1, 1, 1, 1, 1, rng.randint(1, 3)])
-            safety.append(e["id"])
+            if i >= warmup:
+                safety.append(e["id"])
         else:
             e = random_valid(rng, subject=subject, source="app://bench/latency", when=now, event_id=f"lat-{i}")
         raw = orjson.dumps(e)
-        sent[e["id"]] = time.perf_counter()
+        if i >= warmup:
+            sent[e["id"]] = time.perf_counter()
         producer.produce(events_topic, key=subject.encode(), value=raw)
         producer.poll(0)  # delivery reports, so that librdkafka's queue does not fill
     producer.flush()
-    achieved = n / (time.perf_counter() - began)
+    achieved = n / (time.perf_counter() - timed)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not all(s in alerted for s in safety):
         time.sleep(0.2)
@@ -154,7 +160,8 @@ def main() -> None:
     floor = [(echoed[k] - sent[k]) * 1000 for k in sent if k in echoed]
     alert = [(alerted[k] - sent[k]) * 1000 for k in safety if k in alerted]
     missing = len([k for k in safety if k not in alerted])
-    print(f"{n:,} events at {achieved:,.0f}/s offered ({args.rate:,}/s asked), {len(safety)} safety events, "
+    print(f"{n:,} events timed (after {warmup:,} not) at {achieved:,.0f}/s offered ({args.rate:,}/s asked), "
+          f"{len(safety)} safety events, "
           f"{missing} without an alert after 60 s\n")
     print("| path | median ms | p99 ms | max ms |")
     print("|---|---|---|---|")
