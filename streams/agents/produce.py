@@ -99,6 +99,7 @@ async def _hand(producer: Any, messages: list[dict[str, Any]]) -> list[tuple[lis
                 batch, held = producer.create_batch(), []
                 batch.append(**record)  # a batch's first record always fits
             held.append(message)
+        batch.close()  # complete: aiokafka sends a closed batch at once, an open one after the producer's linger
         handed.append((held, await _send_batch(producer, batch, topic, partition)))
     return handed
 

@@ -1,10 +1,15 @@
-"""Sending in record batches: a keyed record goes where aiokafka's own partitioner puts it."""
+"""Sending in record batches: a keyed record goes where aiokafka's own partitioner puts it, at once."""
 
 from __future__ import annotations
 
+import time
+
+import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
-from streams.agents.produce import _partition_of
+from streams.agents.produce import _partition_of, send_all
+from streams.topics import RISK
 
 
 class Producer:
@@ -34,3 +39,31 @@ def test_a_keys_partition_is_the_partitioners_and_is_worked_out_once_per_partiti
     _partition_of(producer, "t-risk", 5, None, b"{}")
     _partition_of(producer, "t-risk", 5, None, b"{}")
     assert producer.calls == 203  # no key: the partitioner's choice each time
+
+
+class _Topic:
+    """What send_all reads of a faust topic: its name, and the app's aiokafka producer."""
+
+    def __init__(self, name: str, producer: AIOKafkaProducer) -> None:
+        self._name = name
+        self.app = type("App", (), {"producer": type("Producer", (), {"_ensure_producer": lambda: producer})})
+
+    def get_topic_name(self) -> str:
+        return self._name
+
+
+@pytest.mark.kafka
+async def test_a_batch_built_by_the_worker_goes_out_at_once_not_after_the_producers_linger(topics):
+    # a linger far longer than a send: a record batch left open would wait for it before aiokafka sent it
+    producer = AIOKafkaProducer(bootstrap_servers=topics.bootstrap, acks="all", linger_ms=10_000)
+    await producer.start()
+    try:
+        risk = _Topic(topics.name(RISK), producer)
+        await send_all([{"topic": risk, "key": b"p-warm", "value": b"{}"}])  # metadata, connection
+        began = time.monotonic()
+        sent = await send_all([{"topic": risk, "key": f"p-{i}".encode(), "value": b"{}"} for i in range(50)])
+        assert time.monotonic() - began < 5.0
+        assert sum(count for _, count in sent) == 50
+    finally:
+        await producer.stop()
+    assert topics.count(RISK) == 51
