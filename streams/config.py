@@ -66,7 +66,8 @@ class WorkerSettings(_Section):
     #: the most records one read from the consumer hands on (faust's default is everything fetched), and the
     #: most events the ingest agent's intake holds per partition before that partition waits to be read again
     poll_records: int = Field(default=2_000, ge=1)
-    #: how long the producer waits to fill a batch: a few ms turns a produce request per record into one per batch
+    #: how long the producer waits to fill a batch of faust's own sends (the alert books' changelog, silences,
+    #: some audit records); the record batches the agents build (streams/agents/produce.py) go out at once
     producer_linger: Duration = Field(default=0.005, ge=0, le=0.1)
     #: records waiting on a held partition and none read for this long is a stall (see streams/agents/watchdog.py)
     stall_timeout: Duration = Field(default=60, gt=0)
