@@ -91,6 +91,11 @@ async def test_a_send_that_waits_past_stall_exit_is_a_reason_to_exit():
             async def _wait_on_metadata(topic):
                 return {0}
 
+        class _metadata:
+            @staticmethod
+            def partitions_for_topic(topic):
+                return {0}
+
         def _partition(self, *args):
             return 0
 
@@ -98,6 +103,9 @@ async def test_a_send_that_waits_past_stall_exit_is_a_reason_to_exit():
             class Batch:
                 def append(self, **record):
                     return object()
+
+                def close(self):
+                    pass
             return Batch()
 
         async def send_batch(self, batch, topic, *, partition):
