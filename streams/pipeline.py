@@ -85,6 +85,8 @@ class _Admitted:
     versions: dict[str, str] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
     shadow: dict[str, float] = field(default_factory=dict)
+    #: the deviation score as the model gave it, unrounded, and that model's ref: what `_explain` starts from
+    deviation: tuple[float, str] | None = None
 
 
 class Pipeline:
@@ -227,7 +229,8 @@ class Pipeline:
         # Scores are rounded: ONNX sums floats in an order that depends on the batch, and a difference
         # in the seventh digit must not make the worker and the replay decide differently.
         for i, item in enumerate(admitted):
-            item.scores["deviation"] = round(float(deviation.live[i]), SCORE_DIGITS)
+            item.deviation = (float(deviation.live[i]), deviation.version)
+            item.scores["deviation"] = round(item.deviation[0], SCORE_DIGITS)
             if deviation.shadow is not None:
                 item.shadow["deviation"] = round(float(deviation.shadow[i]), SCORE_DIGITS)
         for i, item in enumerate(texts):
@@ -278,19 +281,25 @@ class Pipeline:
             "alerts": [a.alert_id for a in alerts],
         }
         if risk is not None and (level_alert or risk >= settings.watch_low):
-            record["explain"] = item.vector  # replaced by top_features in _explain
+            record["explain"] = (item.vector, item.deviation)  # replaced by top_features in _explain
         return Result(Outcome.PROCESSED, event=event, record=record, alerts=tuple(alerts))
 
     def _explain(self, results: list[Result]) -> None:
-        """Top contributing features, one batched call, for the elevated rows only."""
+        """Top contributing features, one batched call, for the elevated rows only.
+
+        It starts from the scores `_score` gave (one call, so one model version): scoring the
+        rows again would cost another ONNX run, and each run waits to win the GIL back.
+        """
         if not results:
             return
+        asks = [r.record.pop("explain") for r in results]
         try:
-            explained = self._scorer.deviation([r.record.pop("explain") for r in results], explain=[True] * len(results))
+            explained = self._scorer.explain([vector for vector, _ in asks], scores=[score for _, (score, _) in asks],
+                                             version=asks[0][1][1])
         except Exception as exc:
             log.error("explaining %d scores failed: %s", len(results), type(exc).__name__)
             return
-        for result, contributions in zip(results, explained.contributions or []):
+        for result, contributions in zip(results, explained):
             result.record["top_features"] = [[name, value] for name, value in contributions]
 
     def _alert(self, item: _Admitted, rule: str, severity: str, reasons: list[Reason], *, risk: float,

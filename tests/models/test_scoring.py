@@ -48,6 +48,36 @@ def test_deviation_explains_the_rows_that_ask(scorer):
     assert result.version == "deviation@1"
 
 
+def test_rows_scored_earlier_are_explained_from_their_scores(scorer):
+    rows = [list(NEUTRAL), [v * 1.5 - 1 for v in NEUTRAL], [-2.0] * len(NEUTRAL)]
+    whole = scorer.deviation(rows, explain=[True] * len(rows))
+    assert scorer.explain(rows, scores=whole.live, version=whole.version) == whole.contributions
+    # the explanation is measured from the score it is handed: a lower one gives smaller drops
+    lower = scorer.explain(rows, scores=whole.live * 0.5, version=whole.version)
+    assert lower != whole.contributions
+    # scores from a version no longer live are not trusted: the rows are scored again
+    assert scorer.explain(rows, scores=whole.live * 0.5, version="deviation@0") == whole.contributions
+    assert scorer.explain([], scores=[], version=whole.version) == []
+
+
+def test_explanations_match_resetting_every_feature_one_at_a_time(scorer):
+    rng = np.random.default_rng(5)
+    neutral = np.asarray(NEUTRAL, dtype=np.float32)
+    rows = np.repeat(neutral[None, :], 8, axis=0)
+    away = rng.random(rows.shape) < 0.4  # most features at neutral, as in a person's usual week
+    rows[away] = (neutral + rng.normal(0, 2, rows.shape).astype(np.float32))[away]
+    scores = scorer.deviation(rows).live
+    logit = lambda p: np.log(np.clip(p.astype(np.float64), 1e-7, 1 - 1e-7) / (1 - np.clip(p, 1e-7, 1 - 1e-7)))  # noqa: E731
+    explained = scorer.explain(rows, scores=scores, version="deviation@1", top=17)
+    assert sum(len(found) for found in explained) >= 8
+    for row, score, found in zip(rows, scores, explained):
+        reset = np.repeat(row[None, :], len(row), axis=0)
+        reset[np.arange(len(row)), np.arange(len(row))] = neutral
+        drops = logit(np.float32(score)) - logit(scorer.deviation(reset).live)
+        expected = {FEATURES[j]: round(float(drops[j]), 4) for j in range(len(row)) if drops[j] > 1e-6}
+        assert dict(found) == pytest.approx(expected, abs=1e-4)
+
+
 def test_a_shadow_version_is_scored_beside_the_live_one(tmp_path):
     root = tmp_path / "registry"
     shutil.copytree(DEFAULT_ROOT, root)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import orjson
 import pytest
 
-from streams.config import IngestSettings, Settings
+from streams.config import DetectionSettings, IngestSettings, Settings
 from streams.pipeline import Outcome, Pipeline
 from streams.state import PersonState
 from tests.factory import event
@@ -117,6 +117,21 @@ def test_state_holds_no_event_content(pipeline):
     stored = states["p-test01"]
     for fragment in (b"private", b"journal", b"secret-id-123"):
         assert fragment not in stored
+
+
+def test_elevated_scores_are_explained_without_running_the_model_twice():
+    pipeline = Pipeline.from_settings(Settings(detection=DetectionSettings(watch_low=0)))  # explain every score
+    runs = []
+    pipeline.scorer.observe = lambda name, rows, seconds: runs.append((name, rows))
+    later = T0 + timedelta(hours=1)
+    batch = [event("consent", when=T0), event("survey", when=later, items=[3, 3, 3, 3, 3, 3, 3, 3, 0]),
+             event("wearable", when=later, metric="sleep_duration", value=3.0)]
+    results = pipeline.handle_batch([(orjson.dumps(e), None) for e in batch], states=Dict(), now=NOW)
+    assert [r.outcome for r in results] == [Outcome.PROCESSED] * 3
+    assert [name for name, _ in runs].count("deviation") == 1
+    top = results[1].record["top_features"]
+    assert "phq9_total" in [name for name, _ in top] and all(value > 0 for _, value in top)
+    assert "explain" not in results[1].record
 
 
 def test_invalid_records_are_dead_lettered_with_their_error(pipeline):
