@@ -15,7 +15,9 @@ fetch in C threads, outside the GIL. With kafka-python's pure Python clients
 the benchmark took more of the 2 cores than the worker did (81% against 69%
 of a core at 1,000 events/s), and its own thread switches showed in both paths.
 
-    .venv/bin/python bench/latency.py [--rate 1000] [--seconds 30] [--warmup 5]
+    .venv/bin/python bench/latency.py [--rate 1000] [--seconds 30] [--warmup 5] [--workers 1]
+
+With `--workers 2` two worker processes in one group split the partitions.
 
 Needs Kafka on localhost:9092 (`make up`). All data is synthetic.
 """
@@ -71,6 +73,7 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5, help="seconds at the rate before timing starts")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes in one group")
     worker_overrides(parser)
     args = parser.parse_args()
 
@@ -79,15 +82,18 @@ def main() -> None:
     settings, events_topic = fresh_topics(BOOTSTRAP, prefix)
     alerts_topic = topics.name(settings, topics.ALERTS)
     work = Path(tempfile.mkdtemp(prefix="bench-latency-"))
-    port = free_port()
-    config = work / "carewatch.yaml"
-    config.write_text(yaml.safe_dump({
-        "kafka": {"bootstrap_servers": BOOTSTRAP, "topic_prefix": prefix},
-        "worker": {"app_id": f"lat-{run}", "data_dir": str(work / "data"), **dict(args.worker)},
-        "web": {"port": port},
-    }))
-    worker = start([sys.executable, "-m", "streams.cli", "worker", "--config", str(config), "--loglevel", "warning"],
-                   ready_url=f"http://127.0.0.1:{port}/readyz", log=work / "worker.log")
+    workers, ports = [], []
+    for i in range(args.workers):  # one consumer group: they split the partitions
+        ports.append(port := free_port())
+        config = work / f"carewatch-{i}.yaml"
+        config.write_text(yaml.safe_dump({
+            "kafka": {"bootstrap_servers": BOOTSTRAP, "topic_prefix": prefix},
+            "worker": {"app_id": f"lat-{run}", "data_dir": str(work / f"data-{i}"), **dict(args.worker)},
+            "web": {"port": port},
+        }))
+        workers.append(start([sys.executable, "-m", "streams.cli", "worker", "--config", str(config),
+                              "--loglevel", "warning"],
+                             ready_url=f"http://127.0.0.1:{port}/readyz", log=work / f"worker-{i}.log"))
 
     # murmur2: the partitions the Java client and carewatch's SDK give a key
     producer = Producer({"bootstrap.servers": BOOTSTRAP, "acks": "all", "linger.ms": 0,
@@ -151,9 +157,11 @@ def main() -> None:
     stop.set()
     for reader in readers:
         reader.join()
-    steps = batch_steps(f"http://127.0.0.1:{port}/metrics")
-    worker.terminate()
-    worker.wait(60)
+    steps = [batch_steps(f"http://127.0.0.1:{port}/metrics") for port in ports]
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        worker.wait(60)
     shutil.rmtree(work, ignore_errors=True)
     drop_topics(BOOTSTRAP, prefix, f"lat-{run}")
 
@@ -168,9 +176,10 @@ def main() -> None:
                           ("produce → alert on carewatch.alerts", alert)):
         print(f"| {label} | {statistics.median(values):.1f} | {pct(values, 0.99):.1f} | {max(values):.1f} |")
     print(f"\np99 alert / p99 floor = {pct(alert, 0.99) / pct(floor, 0.99):.1f}")
-    print("\nInside the worker (carewatch_ingest_batch_seconds, mean per batch over the run): "
-          + ", ".join(f"{step} {ms:.1f} ms" for step, ms in steps.items() if step != "events")
-          + f"; {steps['events']:.1f} events a batch")
+    for i, worker_steps in enumerate(steps):
+        print(f"\nInside worker {i + 1} of {len(steps)} (carewatch_ingest_batch_seconds, mean per batch over the run): "
+              + ", ".join(f"{step} {ms:.1f} ms" for step, ms in worker_steps.items() if step != "events")
+              + f"; {worker_steps['events']:.1f} events a batch")
 
 
 if __name__ == "__main__":
