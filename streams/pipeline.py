@@ -287,8 +287,8 @@ class Pipeline:
     def _explain(self, results: list[Result]) -> None:
         """Top contributing features, one batched call, for the elevated rows only.
 
-        It starts from the scores `_score` gave (one call, so one model version): scoring the
-        rows again would cost another ONNX run, and each run waits to win the GIL back.
+        It starts from the scores `_score` gave (one call, so one model version) rather than
+        scoring the rows again: that cost another ONNX run a batch, and a shadow run when one is set.
         """
         if not results:
             return
