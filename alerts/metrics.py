@@ -37,6 +37,12 @@ class AlertingMetrics:
             ["severity"], registry=registry, buckets=(30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600))
         self.actions = Counter("carewatch_alerting_actions", "Ack API requests, by action and status code.",
                                ["action", "code"], registry=registry)
+        self.batch = Histogram("carewatch_alerting_batch_records", "Records the alerting agent applied together.",
+                               registry=registry, buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500))
+        self.wait_seconds = Histogram(
+            "carewatch_alerting_wait_seconds", "From a record's timestamp on carewatch.alerts or "
+            "carewatch.alerts.commands until the alerting agent applied it: how far behind routing is.",
+            registry=registry, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60))
         self.errors = Counter("carewatch_alerting_errors", "Records on the alerting topics that could not be handled "
                               "(dead-lettered with the error).", registry=registry)
         for name, kind in channels.items():

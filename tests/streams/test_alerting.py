@@ -13,7 +13,8 @@ import pytest
 
 from kafka.partitioner.default import murmur2
 
-from streams.topics import ALERTS_DLQ, AUDIT
+from streams.topics import ALERTS, ALERTS_DLQ, AUDIT
+from tests.alerts.conftest import alert
 from tests.factory import event
 from tests.processes import wait_for
 from tests.receivers import HttpReceiver
@@ -153,6 +154,27 @@ def test_an_outage_and_a_crash_mid_delivery_lose_nothing_and_every_repeat_keeps_
         tries = {r.headers["webhook-id"] for r in hook.requests if r.json()["alert_id"] == request.json()["alert_id"]}
         assert tries == {request.headers["webhook-id"]}
     assert topics.count(ALERTS_DLQ) == 0
+    hook.stop()
+
+
+def test_a_backlog_of_alerts_is_applied_in_batches_and_a_bad_record_among_them_is_dead_lettered_alone(
+        worker_factory, topics):
+    hook = HttpReceiver()
+    config = alerting_config(hook.url)
+    config["routes"] = [{"match": {}, "channels": ["hook"]}]
+    waiting = [alert(alert_id=f"al-{i:040x}", subject=f"p-bat{i:03d}", severity="urgent") for i in range(120)]
+    records = [(a["subject"].encode(), orjson.dumps(a)) for a in waiting]
+    records.insert(60, (b"p-bat059", b"{not an alert"))  # in p-bat059's partition, after its alert
+    topics.send_raw(records, topic=ALERTS)  # all there before the worker starts
+    worker = worker_factory(config=config)
+    wait_for(lambda: {r.json()["alert_id"] for r in hook.received()} >= {a["alert_id"] for a in waiting},
+             timeout=120, what="every waiting alert at the webhook")
+    assert [r.value for r in topics.read_all(ALERTS_DLQ)] == [b"{not an alert"]
+    routed = [orjson.loads(r.value)["alert_id"] for r in topics.read_all(AUDIT)
+              if orjson.loads(r.value).get("action") == "route"]
+    assert set(routed) == {a["alert_id"] for a in waiting}
+    batches = worker.metrics("carewatch_alerting_batch_records_count")[("carewatch_alerting_batch_records_count", ())]
+    assert batches < len(records) / 2  # records waiting together are applied together
     hook.stop()
 
 
