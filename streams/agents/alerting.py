@@ -30,13 +30,11 @@ import itertools
 import logging
 import time
 import uuid
-import weakref
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from faust.streams import _current_event
 from faust.web import View
 
 from alerts.ack import ACTIONS, Principal, Tokens, answer
@@ -53,7 +51,8 @@ from alerts.silences import from_config
 from . import peers
 from .continuity import install as continuity_for
 from .peers import FORWARDED
-from .produce import send_all
+from .produce import Gathered, send_all
+from .store import in_partition_of, raw, send_changelog
 
 if TYPE_CHECKING:
     from ..app import Worker
@@ -65,6 +64,8 @@ __all__ = ["Alerting", "install"]
 log = logging.getLogger(__name__)
 
 _ANSWER_WAIT = 10.0
+#: records (and books) a batch handles between two turns of the event loop: about 0.5 to 1 ms each
+_YIELD_EVERY = 16
 #: a peer's every answer but 404 (it does not hold the alert either)
 _NOT_HERE_EXCEPTED = frozenset(range(100, 600)) - {404}
 
@@ -85,6 +86,8 @@ class Alerting:
         self.outbox = Outbox(channels=channels, on_done=self._done, on_attempt=self._attempt,
                              retrier=Retrier(attempts=a.retry_attempts, budget=a.retry_budget, base=a.retry_base,
                                              cap=a.retry_cap))
+        #: the outbox's reports (attempts, outcomes) of all deliveries, sent together
+        self.outcomes = Gathered()
         self.index: dict[str, str] = {}  # alert id -> subject
         self.ids_of: dict[str, set[str]] = {}  # subject -> alert ids in the book
         self.due: dict[str, float] = {}  # subject -> next escalation deadline
@@ -107,16 +110,19 @@ class Alerting:
         record that cannot be handled leaves no trace and the batch can go again one record at a time.
         """
         now = time.time()
+        read, write = raw(self.worker.books)
         books: dict[bytes, Book] = {}
         #: per book, its last record: the book lives in that record's partition (the person's)
         last: dict[bytes, Any] = {}
         effects = Effects()
         then: list[Callable[[], None]] = []  # what follows from a record once its book is written
-        for event in events:
+        for done, event in enumerate(events, 1):
+            if not done % _YIELD_EVERY:
+                await asyncio.sleep(0)  # a long batch lets the ingest agent's batches through meanwhile
             key = event.message.key or b""
             book = books.get(key)
             if book is None:
-                book = books[key] = Book.loads(_in_partition_of(event, self.worker.books.get, key))
+                book = books[key] = Book.loads(in_partition_of(event, read, key))
             last[key] = event
             decided = self._decide(book, key.decode(), event.message, now=now, then=then)
             effects.audit += decided.audit
@@ -124,9 +130,15 @@ class Alerting:
         # The audit first: a book written before its decisions are on the audit topic would, after a crash
         # between the two, take the redelivered alert for one already in care and never audit its routing.
         await self._audit(effects.audit)
-        for key, book in books.items():
-            _in_partition_of(last[key], self.worker.books.__setitem__, key, book.dumps())
+        changelog = []
+        for done, (key, book) in enumerate(books.items(), 1):
+            if not done % _YIELD_EVERY:
+                await asyncio.sleep(0)
+            value, partition = book.dumps(), last[key].message.partition
+            in_partition_of(last[key], write, key, value)
+            changelog.append((key, value, partition))
             self._track(key.decode(), book)
+        await send_changelog(self.worker.books, changelog)
         self._tell_watchers(books.values())
         for step in then:
             step()
@@ -214,7 +226,8 @@ class Alerting:
         entry = {"at": time.time(), "action": "deliver", "by": "carewatch", "channel": attempt.channel,
                  "delivery_id": attempt.delivery_id, "attempt": attempt.attempt, "seconds": round(attempt.seconds, 4),
                  "outcome": "ok" if attempt.error is None else str(attempt.error)}
-        asyncio.ensure_future(self.worker.audit.send(key=None, value=orjson.dumps(entry)))
+        asyncio.ensure_future(self.outcomes.send([{"topic": self.worker.audit, "key": None,
+                                                   "value": orjson.dumps(entry)}]))
 
     async def _done(self, sends: list[Send], used: str | None, errors: dict[str, DeliveryError]) -> None:
         first = sends[0]
@@ -237,7 +250,7 @@ class Alerting:
                 "at": time.time(), "action": "delivered", "by": "carewatch", "alert_id": alert["alert_id"],
                 "subject": alert["subject"], "channel": send.channel, "via": used, "outcome": result,
                 "delivery_id": send.notice.delivery_id, "errors": {c: str(e) for c, e in errors.items()}})})
-        await send_all(messages)
+        await self.outcomes.send(messages)
 
     # -- the clock ------------------------------------------------------------------------------
 
@@ -269,11 +282,8 @@ class Alerting:
             self.metrics.open.labels(severity).set(0)
         self.open.clear()
         self.firing.clear()
-        token = _current_event.set(None)
-        try:
-            books = [(key.decode(), Book.loads(raw)) for key, raw in self.worker.books.items()]
-        finally:
-            _current_event.reset(token)
+        books = [(key.decode(), Book.loads(value))
+                 for key, value in in_partition_of(None, lambda: list(self.worker.books.items()))]
         for subject, book in books:
             self._track(subject, book)
             for send in book.pending():
@@ -286,19 +296,12 @@ class Alerting:
         subject = self.index.get(alert_id)
         if subject is None:
             return None
-        token = _current_event.set(None)
-        try:
-            return Book.loads(self.worker.books.get(subject.encode())).cases.get(alert_id)
-        finally:
-            _current_event.reset(token)
+        return Book.loads(in_partition_of(None, self.worker.books.get, subject.encode())).cases.get(alert_id)
 
     def cases(self, team: str) -> list[dict[str, Any]]:
         """The alerts in care of a team (and the unassigned ones, which any team may take) held here."""
-        token = _current_event.set(None)
-        try:
-            books = [Book.loads(self.worker.books.get(subject.encode())) for subject in list(self.ids_of)]
-        finally:
-            _current_event.reset(token)
+        read = self.worker.books.get
+        books = [Book.loads(in_partition_of(None, read, subject.encode())) for subject in list(self.ids_of)]
         return [case for book in books for case in book.cases.values()
                 if case["alert"]["care_team"] in (team, UNASSIGNED)]
 
@@ -377,15 +380,6 @@ _BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
 _BATCH_MAX = 500
 
 
-def _in_partition_of(event: Any, call: Callable[..., Any], *args: Any) -> Any:
-    """`call` with `event` as faust's current event: a table reads and writes a key in that event's partition."""
-    token = _current_event.set(weakref.ref(event))
-    try:
-        return call(*args)
-    finally:
-        _current_event.reset(token)
-
-
 async def _apply(alerting: Alerting, events: list[Any]) -> None:
     """Apply a batch; a bad record in it sends the batch again one record at a time, to dead-letter just that one."""
     try:
@@ -434,18 +428,34 @@ def install(worker: Worker, progress: Progress) -> Alerting:
     async def agent(stream):
         await alerting.outbox.start()
         manual = stream.noack()  # acknowledged once handled, and never a record passed over
-        queued = manual.channel.queue  # what faust has delivered to this agent and it has not yet read
-        events = manual.events().__aiter__()
+        waiting: deque = deque()
+        arrived, room = asyncio.Event(), asyncio.Event()
+
+        async def read() -> None:
+            """faust's stream into `waiting`. Its reads block in a stop or a rebalance; then the agent still
+            applies and acknowledges what is waiting, as faust waits for before it goes on."""
+            try:
+                async for event in manual.events():
+                    waiting.append(event)
+                    arrived.set()
+                    while len(waiting) >= _BATCH_MAX:
+                        room.clear()
+                        await room.wait()
+            finally:
+                arrived.set()
+
+        reader = asyncio.ensure_future(read())
         try:
-            # What waits is applied together: one record at a time, each waiting for its audit entries to be
-            # acknowledged, fell behind 20 s in 30 s at 1,000 events/s (about 150 alerts a second).
-            async for first in events:
-                batch = [first]
-                while queued.qsize() and len(batch) < _BATCH_MAX:
-                    try:
-                        batch.append(await events.__anext__())
-                    except StopAsyncIteration:  # the stream ends (a stop): apply what was taken
-                        break
+            while True:
+                while not waiting:
+                    if reader.done():
+                        return reader.result()  # the stream ended (or its error, raised here)
+                    arrived.clear()
+                    await arrived.wait()
+                # What waits is applied together: one record at a time, each waiting for its audit entries to be
+                # acknowledged, fell behind 20 s in 30 s at 1,000 events/s (about 150 alerts a second).
+                batch = [waiting.popleft() for _ in range(min(len(waiting), _BATCH_MAX))]
+                room.set()
                 admitted = []
                 for event in batch:
                     if await continuity.admit(event.message):  # False: past a gap, it comes again after the seek
@@ -461,6 +471,7 @@ def install(worker: Worker, progress: Progress) -> Alerting:
                     await manual.ack(event)
                 progress.on_handled()
         finally:
+            reader.cancel()
             await alerting.outbox.stop()
             await continuity.probe.stop()
 

@@ -28,20 +28,18 @@ import asyncio
 import itertools
 import logging
 import time
-import weakref
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from faust.stores.base import SerializedStore
-from faust.streams import _current_event
 
 from ..pipeline import Outcome
 from ..state import PersonState
 from .continuity import from_the_start_if_uncommitted
 from .intake import Intake
 from .produce import send_all
+from .store import in_partition_of, raw, send_changelog
 
 if TYPE_CHECKING:
     from ..app import Worker
@@ -95,14 +93,8 @@ class StagedStates:
 
     def get(self, subject: str) -> PersonState | None:
         key = subject.encode()
-        event = self._by_key.get(key)
-        # With the subject's own event current, faust reads that one partition; with none (a record
-        # keyed otherwise), it looks the key up in every assigned partition.
-        token = _current_event.set(weakref.ref(event) if event is not None else None)
-        try:
-            raw = self._read(key)
-        finally:
-            _current_event.reset(token)
+        # in the partition of the subject's own event (a record keyed otherwise: in every partition held)
+        raw = in_partition_of(self._by_key.get(key), self._read, key)
         if raw is None:
             return None
         state = self._parsed.take(key, raw)
@@ -110,15 +102,6 @@ class StagedStates:
 
     def put(self, subject: str, state: PersonState) -> None:
         self.staged[subject] = state
-
-
-def _raw(table: Any) -> tuple[Callable[[bytes], bytes | None], Callable[[bytes, bytes], None]]:
-    """Read and write the table's store in raw bytes: RocksDB's own get and put for the current event's
-    partition (the table's mapping API costs two lookups and two codec calls a read); other stores as mappings."""
-    store = table.data
-    if isinstance(store, SerializedStore):
-        return store._get, store._set
-    return store.get, store.__setitem__
 
 
 def install(worker: Worker, progress: Progress) -> Any:
@@ -172,7 +155,7 @@ async def _handle(worker: Worker, events: list, parsed: ParsedStates, *, current
     """Outputs on the broker, then states in the store: the changelog records to send, and when storing began."""
     pipeline, metrics = worker.pipeline, worker.metrics
     started = time.perf_counter()
-    read, write = _raw(worker.people)
+    read, write = raw(worker.people)
     states = StagedStates(read, events, parsed)
     records = [(event.message.value or b"", _content_type(event.message.headers)) for event in events]
     results = pipeline.handle_batch(records, states=states, now=time.time())
@@ -216,24 +199,17 @@ async def _handle(worker: Worker, events: list, parsed: ParsedStates, *, current
     for subject, state in states.staged.items():
         # Each state lives in the partition of its subject's own event, as if that were processed alone.
         event = last_event_of[subject]
-        token = _current_event.set(weakref.ref(event))
-        try:
-            key, value = subject.encode(), state.dumps()
-            write(key, value)
-        finally:
-            _current_event.reset(token)
+        key, value = subject.encode(), state.dumps()
+        in_partition_of(event, write, key, value)
         parsed.keep(key, value, state)
-        changelog.append(dict(topic=worker.people.changelog_topic, key=key, value=value,
-                              partition=event.message.partition))
+        changelog.append((key, value, event.message.partition))
         metrics.state_bytes.observe(len(value))
     return changelog, storing
 
 
 async def _stored(worker: Worker, changelog: list, started: float) -> None:
     """A batch's changelog records on the broker, and the store told where its changelog stands."""
-    for sent, count in await send_all(changelog):
-        # what faust does for each record it sends itself: a restore reads the changelog from there on
-        worker.people.data.set_persisted_offset(sent.topic_partition, sent.offset + count - 1)
+    await send_changelog(worker.people, changelog)
     worker.metrics.batch_seconds.labels("stored").observe(time.perf_counter() - started)
 
 

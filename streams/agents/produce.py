@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any
 
-__all__ = ["oldest_wait", "send_all"]
+__all__ = ["Gathered", "oldest_wait", "send_all"]
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +21,30 @@ _BACKOFF = (0.1, 0.5, 1.0, 2.0, 5.0)
 #: when each send_all now waiting began (monotonic): a send that never ends wedges its agent
 _WAITING: dict[int, float] = {}
 _tokens = itertools.count()
+
+
+class Gathered:
+    """`send_all` for many small senders: what they hand in during one turn of the event loop goes out as one
+    send_all, and each waits until the broker has it.
+
+    aiokafka holds one record batch per partition at a time, so many small sends to the same partitions (the
+    outcome of each delivery, each on its own task) waited on each other: 8% of the worker in one profile.
+    """
+
+    def __init__(self) -> None:
+        self._messages: list[dict[str, Any]] = []
+        self._sending: asyncio.Future | None = None
+
+    async def send(self, messages: list[dict[str, Any]]) -> None:
+        self._messages += messages
+        if self._sending is None:
+            self._sending = asyncio.ensure_future(self._send())
+        await asyncio.shield(self._sending)  # a sender cancelled does not cancel the others' records
+
+    async def _send(self) -> None:
+        await asyncio.sleep(0)  # the other senders of this turn hand theirs in
+        messages, self._messages, self._sending = self._messages, [], None
+        await send_all(messages)
 
 
 def oldest_wait(now: float) -> float:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
-from streams.agents.produce import _partition_of, send_all
+from streams.agents import produce
+from streams.agents.produce import Gathered, _partition_of, send_all
 from streams.topics import RISK
 
 
@@ -67,3 +69,24 @@ async def test_a_batch_built_by_the_worker_goes_out_at_once_not_after_the_produc
     finally:
         await producer.stop()
     assert topics.count(RISK) == 51
+
+
+async def test_what_senders_hand_in_together_goes_out_as_one_send_and_a_cancelled_one_takes_none_with_it(
+        monkeypatch):
+    sent = []
+
+    async def send_all(messages):
+        sent.append(list(messages))
+        await asyncio.sleep(0)
+
+    monkeypatch.setattr(produce, "send_all", send_all)
+    gathered = Gathered()
+    await asyncio.gather(gathered.send([{"n": 1}]), gathered.send([{"n": 2}, {"n": 3}]))
+    await gathered.send([{"n": 4}])
+    assert sent == [[{"n": 1}, {"n": 2}, {"n": 3}], [{"n": 4}]]
+    cancelled = asyncio.ensure_future(gathered.send([{"n": 5}]))
+    other = asyncio.ensure_future(gathered.send([{"n": 6}]))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    await other
+    assert sent[-1] == [{"n": 5}, {"n": 6}]
