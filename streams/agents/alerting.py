@@ -64,8 +64,9 @@ __all__ = ["Alerting", "install"]
 log = logging.getLogger(__name__)
 
 _ANSWER_WAIT = 10.0
-#: records (and books) a batch handles between two turns of the event loop: about 0.5 to 1 ms each
-_YIELD_EVERY = 16
+#: seconds a batch runs at most before it lets others run (a record or book takes 0.1 to 1 ms). Not less: in a
+#: backlog every turn given lets an ingest batch of up to 500 events run, and routing fell behind ingest.
+_TURN = 0.05
 #: a peer's every answer but 404 (it does not hold the alert either)
 _NOT_HERE_EXCEPTED = frozenset(range(100, 600)) - {404}
 
@@ -116,9 +117,11 @@ class Alerting:
         last: dict[bytes, Any] = {}
         effects = Effects()
         then: list[Callable[[], None]] = []  # what follows from a record once its book is written
-        for done, event in enumerate(events, 1):
-            if not done % _YIELD_EVERY:
-                await asyncio.sleep(0)  # a long batch lets the ingest agent's batches through meanwhile
+        turn = time.perf_counter()
+        for event in events:
+            if time.perf_counter() - turn > _TURN:  # a long batch lets the ingest agent's batches through
+                await asyncio.sleep(0)
+                turn = time.perf_counter()
             key = event.message.key or b""
             book = books.get(key)
             if book is None:
@@ -131,9 +134,11 @@ class Alerting:
         # between the two, take the redelivered alert for one already in care and never audit its routing.
         await self._audit(effects.audit)
         changelog = []
-        for done, (key, book) in enumerate(books.items(), 1):
-            if not done % _YIELD_EVERY:
+        turn = time.perf_counter()
+        for key, book in books.items():
+            if time.perf_counter() - turn > _TURN:
                 await asyncio.sleep(0)
+                turn = time.perf_counter()
             value, partition = book.dumps(), last[key].message.partition
             in_partition_of(last[key], write, key, value)
             changelog.append((key, value, partition))

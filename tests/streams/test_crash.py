@@ -67,11 +67,12 @@ def test_sigkill_mid_stream_loses_no_alert_and_invents_none(stream, topics, work
     assert got == expected
     # Alerts raised while the new worker works through its backlog are routed as they come, not once the backlog
     # is done: aiokafka hands out fetched records partition by partition, and the alerting agent's waited behind
-    # about 1 MB per partition of events (decisions stood still for 6 to 12 s, then all came at the end).
-    handled = samples[-1][0]
-    rises = [later for earlier, later in zip(samples, samples[1:])
-             if later[1] > earlier[1] and later[0] <= handled - 1_000]
-    assert len(rises) >= 3, f"(events handled, decisions) while catching up: {samples}"
+    # about 1 MB per partition of events (decisions stood still for 6 to 12 s, then all came at the end). One
+    # record at a time, routing still fell behind: a fifth of the decisions were made while 1,000 or more events
+    # were still to be handled, against two thirds or more in batches.
+    handled, decided = samples[-1]
+    during = max((decisions for events, decisions in samples if events <= handled - 1_000), default=0)
+    assert during >= decided / 3, f"(events handled, decisions) while catching up: {samples}"
     assert len(records) >= len(expected)
     risk_keys = {(r["source"], r["event_id"]) for r in map(orjson.loads, (x.value for x in topics.read_all(RISK)))}
     assert len(risk_keys) == offline.outcomes["processed"]
