@@ -72,6 +72,10 @@ def pipeline_health() -> Dashboard:
         .with_panel(_series("Model run p99 by model", "s",
                             ("histogram_quantile(0.99, sum by (le, model) (rate(carewatch_scoring_seconds_bucket[5m])))",
                              "{{model}}")))
+        .with_panel(_series("Alert routing wait", "s",
+                            ("histogram_quantile(0.5, sum by (le) (rate(carewatch_alerting_wait_seconds_bucket[5m])))", "p50"),
+                            ("histogram_quantile(0.99, sum by (le) (rate(carewatch_alerting_wait_seconds_bucket[5m])))", "p99"),
+                            description="From an alert's record to the alerting agent applying it: how late care teams hear"))
         .with_panel(_series("Consumer lag by partition", "none",
                             ("sum by (partition) (carewatch_ingest_consumer_lag)", "partition {{partition}}")))
         .with_row(Row("Dead letters and deliveries"))
