@@ -458,7 +458,7 @@ def install(worker: Worker, progress: Progress) -> Alerting:
                     arrived.clear()
                     await arrived.wait()
                 # What waits is applied together: one record at a time, each waiting for its audit entries to be
-                # acknowledged, fell behind 20 s in 30 s at 1,000 events/s (about 150 alerts a second).
+                # acknowledged, fell behind 20 s in 30 s at 1,000 events/s (about 160 alerts a second).
                 batch = [waiting.popleft() for _ in range(min(len(waiting), _BATCH_MAX))]
                 room.set()
                 admitted = []
