@@ -40,6 +40,9 @@ class CrisisDetector:
             lang: [(p["kind"], p["class"], re.compile(p["re"], re.IGNORECASE)) for p in patterns]
             for lang, patterns in lexicon["patterns"].items()
         }
+        #: per language, any pattern at all: a sentence that matches none (most) is passed over in one search
+        self._any = {lang: re.compile("|".join(f"(?:{p['re']})" for p in patterns), re.IGNORECASE)
+                     for lang, patterns in lexicon["patterns"].items()}
         self.languages = tuple(self._patterns)
 
     @classmethod
@@ -55,6 +58,8 @@ class CrisisDetector:
             if not sentence.strip():
                 continue
             for lang_code in languages:
+                if not self._any[lang_code].search(sentence):
+                    continue
                 about_prevention = None
                 for kind, klass, pattern in self._patterns[lang_code]:
                     if kind in kinds or not pattern.search(sentence):

@@ -166,7 +166,7 @@ class _Series:
         return (sum(values) / len(values) - self.mean) / sd
 
     def to_list(self) -> list[Any]:
-        return [self.mean, self.var, self.n, [[d, v] for d, v in self.recent.items()]]
+        return [self.mean, self.var, self.n, list(self.recent.items())]  # (day, value) pairs: JSON arrays
 
 
 class PersonFeatures:

@@ -192,11 +192,11 @@ class Scorer:
             ablated[np.arange(len(row)), column] = neutral[column]
             # in log-odds: a probability near 1 hardly moves when one feature is reset
             drops[row, column] = _logit(live)[row] - _logit(model.run(ablated))
-        found = []
-        for drop in drops:
-            order = np.argsort(-drop)[:top]
-            found.append([(features[j], round(float(drop[j]), 4)) for j in order if drop[j] > 0])
-        return found
+        # one argsort and one conversion for the batch: numpy's per-row and per-element calls were 14% of this
+        order = np.argsort(-drops, axis=1)[:, :top]
+        chosen = np.take_along_axis(drops, order, axis=1)
+        return [[(features[j], round(value, 4)) for j, value in zip(columns, values) if value > 0]
+                for columns, values in zip(order.tolist(), chosen.tolist())]
 
     def _score(self, name: str, batch: np.ndarray) -> Scores:
         live, shadow = self._live[name], self._shadow.get(name)  # references taken once: reload-safe

@@ -48,8 +48,9 @@ class SeenIds:
                 break
             del seen[oldest]
 
-    def to_list(self) -> list[list]:
-        return [[key, at] for key, at in self._seen.items()]
+    def to_list(self) -> list[tuple[str, float]]:
+        """(key, time) pairs, oldest first: JSON arrays once encoded."""
+        return list(self._seen.items())
 
     @classmethod
     def from_list(cls, items: list[list]) -> "SeenIds":
