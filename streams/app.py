@@ -118,14 +118,15 @@ def create_worker(settings: Settings, *, registry: CollectorRegistry | None = No
     worker.pipeline.scorer.observe = worker.metrics.observe_scoring
     for table in (worker.people, worker.books):
         table.key_serializer = table.value_serializer = "raw"
-    from .agents import alerting, console, ingest, silences, watchdog
+    from .agents import actions, alerting, console, ingest, silences, watchdog
 
     progress = watchdog.Progress(stall_timeout=settings.worker.stall_timeout)
     routing = watchdog.Progress(stall_timeout=settings.worker.stall_timeout)
     ingest.install(worker, progress)
     worker.alerting = alerting.install(worker, routing)
     watchdog.install(worker, progress, routing=routing)
-    console.install(worker, worker.alerting, silences.install(worker, worker.alerting))
+    acting = actions.install(worker, worker.alerting)
+    console.install(worker, worker.alerting, acting, silences.install(worker, worker.alerting, acting.tokens))
     _tune_fetcher(worker)
     _install_views(worker)
     return worker

@@ -1,12 +1,12 @@
-"""The alerting agent: feeds alerts/ (routing, delivery, escalation, the ack API) and keeps its books.
+"""The alerting agent: feeds alerts/ (routing, delivery, escalation, acknowledgement) and keeps its books.
 
 Everything that changes an alert in care arrives as a record keyed by the
 person, on carewatch.alerts (a new alert) or carewatch.alerts.commands (a
 human action from the ack API, a delivery's outcome, a clock tick), and is
 applied by this one agent to the person's book in the `alert-books` table
 (RocksDB and its changelog). So one writer decides per person, the book
-survives restarts and moves with its partition, and the ack API answers
-from what was applied, not from a guess.
+survives restarts and moves with its partition, and the ack API
+(actions.py) answers from what was applied, not from a guess.
 
 The agent takes what has queued up for it (up to 500 records) as one batch:
 the dispatcher decides each record in order against its person's book
@@ -35,9 +35,8 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from faust.web import View
 
-from alerts.ack import ACTIONS, Principal, Tokens, answer
+from alerts.ack import Principal
 from alerts.channels import build
 from alerts.delivery import Attempt, Retrier
 from alerts.dispatch import Book, Dispatcher, Effects, Send
@@ -48,9 +47,7 @@ from alerts.outbox import Outbox
 from alerts.routing import UNASSIGNED
 from alerts.silences import from_config
 
-from . import peers
 from .continuity import install as continuity_for
-from .peers import FORWARDED
 from .produce import Gathered, send_all
 from .store import in_partition_of, raw, send_changelog
 
@@ -63,12 +60,9 @@ __all__ = ["Alerting", "install"]
 
 log = logging.getLogger(__name__)
 
-_ANSWER_WAIT = 10.0
 #: seconds a batch runs at most before it lets others run (a record or book takes 0.1 to 1 ms). Not less: in a
 #: backlog every turn given lets an ingest batch of up to 500 events run, and routing fell behind ingest.
 _TURN = 0.05
-#: a peer's every answer but 404 (it does not hold the alert either)
-_NOT_HERE_EXCEPTED = frozenset(range(100, 600)) - {404}
 
 
 class Alerting:
@@ -80,7 +74,6 @@ class Alerting:
         channels = {name: build(name, config.model_dump()) for name, config in settings.channels.items()}
         self.dispatcher = Dispatcher(config=settings, per_alert={n: c.per_alert for n, c in channels.items()},
                                      silences=from_config(settings.silences))
-        self.tokens = Tokens(settings.care_teams)
         self.metrics = AlertingMetrics(registry=worker.registry,
                                        channels={n: c.type for n, c in settings.channels.items()})
         a = settings.alerting
@@ -294,7 +287,7 @@ class Alerting:
             for send in book.pending():
                 self.outbox.submit(send)
 
-    # -- the ack API ----------------------------------------------------------------------------
+    # -- what the ack API asks ------------------------------------------------------------------
 
     def case(self, alert_id: str) -> dict[str, Any] | None:
         """An alert in care in a partition this worker holds, as its book keeps it; None if not here."""
@@ -310,72 +303,18 @@ class Alerting:
         return [case for book in books for case in book.cases.values()
                 if case["alert"]["care_team"] in (team, UNASSIGNED)]
 
-    async def act(self, view: View, request: Any, alert_id: str, action: str) -> Any:
-        """The ack API (CONTRACT §3)."""
-        principal = self.tokens.authenticate(request.headers.get("Authorization"))
-        if principal is None:  # token checks come first (CONTRACT §3), before the body is even read
-            code, body = self.refuse(401, action, alert_id, None, "a valid bearer token is required")
-            return view.json(body, status=code)
-        note = None
-        body = await request.read()
-        if body:
-            try:
-                parsed = orjson.loads(body)
-                note = parsed.get("note") if isinstance(parsed, dict) else None
-                if not isinstance(parsed, dict) or not isinstance(note, (str, type(None))):
-                    raise ValueError
-            except ValueError:
-                code, answer_body = self.refuse(400, action, alert_id, principal,
-                                                 "body: expected a JSON object with an optional string 'note'")
-                return view.json(answer_body, status=code)
-        if action in ACTIONS and self.case(alert_id) is None and not request.headers.get(FORWARDED):
-            forwarded = await self._ask_peers(request, alert_id, action, body)
-            if forwarded is not None:
-                return view.bytes(forwarded[1], status=forwarded[0], content_type="application/json")
-        code, answer_body = await self.perform(principal, alert_id, action, note=note)
-        return view.json(answer_body, status=code)
-
-    async def perform(self, principal: Principal, alert_id: str, action: str, *,
-                      note: str | None = None) -> tuple[int, dict[str, Any]]:
-        """Apply a person's action through the agent and answer from what it applied (the API's and console's)."""
-        code = answer(self.case(alert_id) if action in ACTIONS else None, principal, action)
-        if code != 200:
-            reason = {404: "no such alert here", 403: "the alert belongs to another care team",
-                      409: "the alert is resolved"}[code]
-            return self.refuse(code, action, alert_id, principal, reason)
-        subject = self.index[alert_id]
+    async def ask(self, alert_id: str, command: dict[str, Any], *, wait: float) -> tuple[int, str]:
+        """Send an action on an alert held here as a command, and wait until this agent has applied it: its
+        answer (code, the alert's status). asyncio.TimeoutError when it has not within `wait` seconds."""
         command_id = uuid.uuid4().hex
         future = asyncio.get_running_loop().create_future()
         self.waiting[command_id] = future
         try:
-            await send_all([{"topic": self.worker.commands, "key": subject.encode(), "value": orjson.dumps({
-                "type": "action", "id": command_id, "alert_id": alert_id, "action": action, "team": principal.team,
-                "member": principal.member, "note": note})}])
-            code, status = await asyncio.wait_for(future, _ANSWER_WAIT)
-        except asyncio.TimeoutError:
-            self.metrics.actions.labels(action, "503").inc()
-            return 503, {"error": "the action is queued but not yet applied; ask again"}
+            await send_all([{"topic": self.worker.commands, "key": self.index[alert_id].encode(),
+                             "value": orjson.dumps({**command, "id": command_id})}])
+            return await asyncio.wait_for(future, wait)
         finally:
             self.waiting.pop(command_id, None)
-        self.metrics.actions.labels(action, str(code)).inc()
-        return code, {"alert_id": alert_id, "status": status}
-
-    async def _ask_peers(self, request: Any, alert_id: str, action: str, body: bytes) -> tuple[int, bytes] | None:
-        """Another worker of the group may hold the alert's partition: ask each once; None if none knows it."""
-        answers = await peers.ask(peers.addresses(self.worker.app), "POST", f"/v1/alerts/{alert_id}/{action}",
-                                  headers={"Authorization": request.headers.get("Authorization", ""),
-                                           "Content-Type": "application/json"},
-                                  data=body, accept=_NOT_HERE_EXCEPTED, wait=_ANSWER_WAIT + 5)
-        return answers[0] if answers else None
-
-    def refuse(self, code: int, action: str, alert_id: str, principal: Principal | None,
-               reason: str) -> tuple[int, dict[str, Any]]:
-        """A refused action, counted and on the audit trail like a done one (the API's and the console's)."""
-        self.metrics.actions.labels(action, str(code)).inc()
-        entry = {"at": time.time(), "action": action, "alert_id": alert_id,
-                 "by": principal.who if principal else None, "code": code}
-        asyncio.ensure_future(self.worker.audit.send(key=None, value=orjson.dumps(entry)))
-        return code, {"error": reason}
 
 
 #: errors that mean the record itself is wrong: it goes to carewatch.alerts.dlq with the error
@@ -483,10 +422,5 @@ def install(worker: Worker, progress: Progress) -> Alerting:
     @app.timer(worker.settings.alerting.tick, name="carewatch.alerting.tick")
     async def tick() -> None:
         await alerting.tick()
-
-    @app.page("/v1/alerts/{alert_id}/{action}")
-    class AlertAction(View):
-        async def post(self, request, alert_id: str, action: str):
-            return await alerting.act(self, request, alert_id, action)
 
     return alerting

@@ -46,6 +46,7 @@ from .produce import send_all
 
 if TYPE_CHECKING:
     from ..app import Worker
+    from .actions import Actions
     from .alerting import Alerting
     from .silences import Silences
 
@@ -77,11 +78,12 @@ _ANSWERED = frozenset({200, 303, 400, 403, 409, 503})
 
 
 class Console:
-    def __init__(self, *, worker: Worker, alerting: Alerting, silences: Silences) -> None:
+    def __init__(self, *, worker: Worker, alerting: Alerting, actions: Actions, silences: Silences) -> None:
         settings = worker.settings
         self.settings = settings.console
         self.worker = worker
         self.alerting = alerting
+        self.actions = actions
         self.silences = silences
         key = os.environ.get(self.settings.session_secret_env, "").encode()
         #: no key configured: one made for this start (said in the log once logging is set up)
@@ -95,7 +97,7 @@ class Console:
 
     def session(self, request: Any) -> Session | None:
         session = self.sessions.read(request.cookies.get(COOKIE), now=time.time())
-        if session is None or not self.alerting.tokens.knows(session.principal):
+        if session is None or not self.actions.tokens.knows(session.principal):
             return None
         return session
 
@@ -122,7 +124,7 @@ class Console:
         expected = request.cookies.get(_SIGN_IN_COOKIE, "")
         if not self._same_origin(request) or not expected or not hmac.compare_digest(expected, form.get("csrf", "")):
             return await self.sign_in_form(request, error="The sign-in form expired. Please try again.", status=403)
-        principal = self.alerting.tokens.authenticate(f"Bearer {form.get('token', '')}")
+        principal = self.actions.tokens.authenticate(f"Bearer {form.get('token', '')}")
         if principal is None:
             await self._audit({"action": "sign-in", "by": None, "outcome": "refused"}, key=None)
             return await self.sign_in_form(request, error="That token is not valid.", status=401)
@@ -266,8 +268,8 @@ class Console:
         note = form.get("note", "").strip()[:500]
         case = self._case_for(session, alert_id)
 
-        def refuse(code: int, title: str, text: str) -> web.Response:  # audited like the ack API's refusals
-            self.alerting.refuse(code, action, alert_id, session.principal, title)
+        async def refuse(code: int, title: str, text: str) -> web.Response:  # audited like the ack API's refusals
+            await self.actions.refuse(code, action, alert_id, session.principal, title)
             return _html(pages.message_page(title, text, session=session, csrf=csrf), status=code)
 
         if case is None and request.headers.get(FORWARDED):  # the worker asked refuses (and audits) if none has it
@@ -280,13 +282,13 @@ class Console:
                 return web.Response(body=body, status=status, content_type="text/html", charset="utf-8",
                                     headers=_HEADERS)
         if case is None or action not in ("ack", "resolve", "silence"):
-            return refuse(404, "No such alert", "There is no alert with this address for your team.")
+            return await refuse(404, "No such alert", "There is no alert with this address for your team.")
         back = f"/console/alerts/{quote(alert_id)}"
         if not note:
-            return refuse(400, "A note is needed", "Write a short note for the audit trail, then try again.")
+            return await refuse(400, "A note is needed", "Write a short note for the audit trail, then try again.")
         if action == "silence":
             if is_safety(case["alert"]):
-                return refuse(409, "Cannot be silenced", "A safety rule raised this alert; safety alerts always "
+                return await refuse(409, "Cannot be silenced", "A safety rule raised this alert; safety alerts always "
                                                           "reach a person.")
             try:
                 await self.silences.make(session.principal, {"subject": case["alert"]["subject"],
@@ -295,7 +297,7 @@ class Console:
             except ValueError as exc:
                 return _html(pages.message_page("Not silenced", str(exc), session=session, csrf=csrf), status=400)
         else:
-            code, body = await self.alerting.perform(session.principal, alert_id, action, note=note)
+            code, body = await self.actions.perform(session.principal, alert_id, action, note=note)
             if code != 200:
                 return _html(pages.message_page("Not done", body.get("error", ""), session=session, csrf=csrf),
                              status=code)
@@ -368,11 +370,11 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def install(worker: Worker, alerting: Alerting, silences: Silences) -> Console | None:
+def install(worker: Worker, alerting: Alerting, actions: Actions, silences: Silences) -> Console | None:
     if not worker.settings.console.enabled:
         return None
     app = worker.app
-    console = Console(worker=worker, alerting=alerting, silences=silences)
+    console = Console(worker=worker, alerting=alerting, actions=actions, silences=silences)
 
     @app.page("/console")
     class Home(View):

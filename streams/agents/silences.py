@@ -20,7 +20,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.web import View
 
-from alerts.ack import Principal
+from alerts.ack import Principal, Tokens
 from alerts.silences import Silence, from_config, from_request
 
 from .produce import send_all
@@ -35,9 +35,10 @@ log = logging.getLogger(__name__)
 
 
 class Silences:
-    def __init__(self, *, worker: Worker, alerting: Alerting) -> None:
+    def __init__(self, *, worker: Worker, alerting: Alerting, tokens: Tokens) -> None:
         self.worker = worker
         self.alerting = alerting
+        self.tokens = tokens
         self.configured = from_config(worker.settings.silences)
         self.made: dict[str, Silence] = {}
         self.read_to = -1
@@ -87,7 +88,7 @@ class Silences:
                 pass
 
     async def create(self, view: View, request: Any) -> Any:
-        principal = self.alerting.tokens.authenticate(request.headers.get("Authorization"))
+        principal = self.tokens.authenticate(request.headers.get("Authorization"))
         if principal is None:
             return view.json({"error": "a valid bearer token is required"}, status=401)
         try:
@@ -105,7 +106,7 @@ class Silences:
         return silence
 
     async def list(self, view: View, request: Any) -> Any:
-        principal = self.alerting.tokens.authenticate(request.headers.get("Authorization"))
+        principal = self.tokens.authenticate(request.headers.get("Authorization"))
         if principal is None:
             return view.json({"error": "a valid bearer token is required"}, status=401)
         now = time.time()
@@ -114,7 +115,7 @@ class Silences:
         return view.json({"silences": sorted(mine, key=lambda s: s["until"])})
 
     async def expire(self, view: View, request: Any, silence_id: str) -> Any:
-        principal = self.alerting.tokens.authenticate(request.headers.get("Authorization"))
+        principal = self.tokens.authenticate(request.headers.get("Authorization"))
         if principal is None:
             return view.json({"error": "a valid bearer token is required"}, status=401)
         silence = self.made.get(silence_id)
@@ -129,9 +130,9 @@ class Silences:
         return view.json(expired.to_dict())
 
 
-def install(worker: Worker, alerting: Alerting) -> Silences:
+def install(worker: Worker, alerting: Alerting, tokens: Tokens) -> Silences:
     app = worker.app
-    silences = Silences(worker=worker, alerting=alerting)
+    silences = Silences(worker=worker, alerting=alerting, tokens=tokens)
 
     @app.task
     async def follow() -> None:
