@@ -62,7 +62,13 @@ def start(command: list[str], *, ready_url: str, log: Path, timeout: float = 120
 
 
 def rss_mb(pid: int) -> float:
-    """Resident memory of a process, from /proc."""
+    """Resident memory of a process and its children (the worker's pipeline process), from /proc."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(child) for child in children.read_text().split()] if children.exists() else []
+    return _rss(pid) + sum(_rss(child) for child in kids)
+
+
+def _rss(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024

@@ -32,7 +32,6 @@ class Worker:
     settings: Settings
     registry: CollectorRegistry
     metrics: IngestMetrics
-    pipeline: Pipeline
     events: faust.TopicT
     dlq: faust.TopicT
     risk: faust.TopicT
@@ -55,6 +54,9 @@ _MAX_BATCH_BYTES = 256 * 1024
 def create_worker(settings: Settings, *, registry: CollectorRegistry | None = None) -> Worker:
     registry = registry if registry is not None else CollectorRegistry()
     disable_created_metrics()
+    # The pipeline runs in a process of its own (agents/offload.py); its models and lexicon are loaded here once
+    # too, so that a missing or broken one stops the start with its own message, before anything is read.
+    Pipeline.from_settings(settings)
     partitions = settings.topics.events_partitions
     data_dir = Path(settings.worker.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -88,7 +90,6 @@ def create_worker(settings: Settings, *, registry: CollectorRegistry | None = No
         settings=settings,
         registry=registry,
         metrics=IngestMetrics(registry=registry),
-        pipeline=Pipeline.from_settings(settings),
         # faust never sees its records (agents/intake.py takes them) nor acknowledges them
         events=app.topic(name(settings, EVENTS), partitions=partitions, acks=False, **raw),
         dlq=app.topic(name(settings, DLQ), partitions=partitions, **raw),
@@ -115,7 +116,6 @@ def create_worker(settings: Settings, *, registry: CollectorRegistry | None = No
     )
     # Tables take their codecs from their types (json for bytes); state is
     # encoded by PersonState itself, so its store and changelog carry raw bytes.
-    worker.pipeline.scorer.observe = worker.metrics.observe_scoring
     for table in (worker.people, worker.books):
         table.key_serializer = table.value_serializer = "raw"
     from .agents import actions, alerting, console, ingest, silences, watchdog

@@ -18,7 +18,7 @@ import httpx
 import orjson
 import pytest
 
-from streams.agents.ingest import ParsedStates, StagedStates
+from streams.agents.offload import ParsedStates, Told
 from streams.publish import Publisher
 from streams.state import PersonState
 from streams.topics import DLQ, EVENTS, RISK
@@ -143,15 +143,24 @@ def test_every_event_is_accounted_for(topics, worker_factory, tmp_path):
         assert metrics[("carewatch_ingest_dead_letters_total", (("code", code),))] == count
 
 
-class _Event:
-    """What StagedStates reads of a faust event: its message's key (and a weak reference to it)."""
-
-    def __init__(self, subject: str) -> None:
-        self.message = type("Message", (), {"key": subject.encode()})()
+def test_a_record_keyed_otherwise_is_decided_from_its_subjects_own_state(topics, worker_factory):
+    """The agent hands the pipeline's process the states of the batch's keys; a record whose key is not its
+    subject is decided again once that person's state is looked up (here: the consent it holds)."""
+    worker = worker_factory()
+    consent = event("consent", subject="p-key001", source="app://test/enrol", when=T0, event_id="k-c")
+    topics.send_raw([(b"p-key001", orjson.dumps(consent))])
+    assert worker.wait_outcomes(1)["processed"] == 1
+    sleep = event("wearable", subject="p-key001", when=T0 + timedelta(hours=1), event_id="k-1")
+    topics.send_raw([(b"p-someone-else", orjson.dumps(sleep))])
+    outcomes = worker.wait_outcomes(2)
+    assert outcomes["processed"] == 2 and outcomes["consent_dropped"] == 0
+    assert worker.metrics()[("carewatch_ingest_key_mismatch_total", ())] == 1
+    assert {orjson.loads(r.value)["event_id"] for r in topics.read_all(RISK)} == {"k-c", "k-1"}
 
 
 def _staged(table: dict, parsed, *subjects: str):
-    return StagedStates(table.get, [_Event(s) for s in subjects], parsed)
+    """A batch's StateStore in the pipeline's process, as the agent hands over what the table holds."""
+    return Told({s.encode(): table.get(s.encode()) for s in subjects}, parsed)
 
 
 def test_a_parsed_state_is_reused_only_while_the_table_holds_what_was_written():
@@ -184,3 +193,10 @@ def test_parsed_states_keep_the_most_recent_people_only():
     got = {s: _staged(table, parsed, s).get(s) for s in states}
     assert got["p-1"] is not states["p-1"]
     assert got["p-2"] is states["p-2"] and got["p-3"] is states["p-3"]
+
+
+def test_a_person_not_handed_over_is_missing_rather_than_new():
+    """A record keyed otherwise than by its subject: the agent looks that person up and the batch goes again."""
+    told = _staged({}, ParsedStates(), "p-1")
+    assert told.get("p-1") is None and not told.missing  # handed over, and new
+    assert told.get("p-2") is None and told.missing == {b"p-2"}
