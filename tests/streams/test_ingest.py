@@ -3,13 +3,15 @@
 10,000 events of every type through the SDK (1% invalid, 1% duplicated), the
 invalid ones also sent past the SDK as raw records, and 1,000 through the
 HTTP gateway; one worker process; then every record is accounted for from
-what the output topics hold, not only from counters. Below it, the agent's
-reuse of parsed states, without a broker.
+what the output topics hold, not only from counters. Below it, a record
+keyed otherwise than by its subject, and the pipeline's process: its reuse of
+parsed states and its restart.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import random
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -200,3 +202,32 @@ def test_a_person_not_handed_over_is_missing_rather_than_new():
     told = _staged({}, ParsedStates(), "p-1")
     assert told.get("p-1") is None and not told.missing  # handed over, and new
     assert told.get("p-2") is None and told.missing == {b"p-2"}
+
+
+def test_a_pipeline_process_that_dies_is_started_again_and_decides_the_batch_as_before():
+    """Nothing of a batch is written until its decisions come back, so handing it over again is safe."""
+    import asyncio
+    import signal
+
+    from streams.agents.offload import ChildGone, Offload
+    from streams.config import load
+
+    consent = orjson.dumps(event("consent", subject="p-off001", source="app://test/enrol", when=T0, event_id="o-c"))
+    records = [(consent, None)]
+
+    async def run():
+        offload = Offload(settings=load(None))
+        await offload.start()
+        try:
+            first = await offload.handle(records, {b"p-off001": None}, T0.timestamp() + 60)
+            os.kill(offload._process.pid, signal.SIGKILL)
+            with pytest.raises(ChildGone):
+                await offload.handle(records, {b"p-off001": None}, T0.timestamp() + 60)
+            again = await offload.handle(records, {b"p-off001": None}, T0.timestamp() + 60)  # a new child, started for it
+            return first, again
+        finally:
+            offload.stop()
+
+    first, again = asyncio.run(run())
+    assert [d.outcome for d in first.outcomes] == ["processed"] and first.states == again.states
+    assert [d.outcome for d in again.outcomes] == ["processed"]
