@@ -4,7 +4,7 @@ Every error carries `retriable`: whether doing the same thing again may work
 (a broker that is briefly away) or never will (a malformed event).
 """
 
-__all__ = ["CarewatchError", "ConfigError", "InvalidEvent", "PublishError", "TopicsNotReady"]
+__all__ = ["CarewatchError", "ConfigError", "InvalidEvent", "PipelineProcessError", "PublishError", "TopicsNotReady"]
 
 
 class CarewatchError(Exception):
@@ -29,6 +29,15 @@ class InvalidEvent(CarewatchError):
         super().__init__(message)
         self.code = code
         self.field = field
+
+
+class PipelineProcessError(CarewatchError):
+    """The pipeline's own process ended, or could not decide a batch; the batch is handed over again.
+
+    The message names the error's type only: one raised while deciding could quote an event.
+    """
+
+    retriable = True
 
 
 class PublishError(CarewatchError):

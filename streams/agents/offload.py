@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from ..exceptions import PipelineProcessError
 from ..pipeline import Outcome, Pipeline
 from ..state import PersonState
 
@@ -205,7 +206,7 @@ class Offload:
         self._reader, self._writer = await asyncio.open_unix_connection(sock=ours)
         try:
             if await self._receive() != _READY:
-                raise ChildGone("the pipeline's process did not start")
+                raise PipelineProcessError("the pipeline's process did not start")
         except BaseException:
             self.stop()
             raise
@@ -219,11 +220,14 @@ class Offload:
             try:
                 self._writer.write(_frame(pickle.dumps((records, stored, now), protocol=5)))
                 await self._writer.drain()
-                return pickle.loads(await self._receive())
+                answer = pickle.loads(await self._receive())
             except (ConnectionError, asyncio.IncompleteReadError) as exc:
                 log.error("the pipeline's process ended; it starts again for the batch")
                 self.stop()
-                raise ChildGone("the pipeline's process ended") from exc
+                raise PipelineProcessError("the pipeline's process ended") from exc
+        if isinstance(answer, str):  # the type of an error raised while deciding
+            raise PipelineProcessError(f"the pipeline's process could not decide the batch ({answer})")
+        return answer
 
     async def _receive(self) -> bytes:
         (size,) = _SIZE.unpack(await self._reader.readexactly(_SIZE.size))
@@ -238,10 +242,6 @@ class Offload:
                 self._process.kill()
             self._process.join(1)
             self._process = None
-
-
-class ChildGone(ConnectionError):
-    """The pipeline's process ended or stopped answering."""
 
 
 _SIZE = struct.Struct(">I")
@@ -261,5 +261,9 @@ def _serve(sock: socket.socket, settings: Settings, parent: int) -> None:
         while header := stream.read(_SIZE.size):
             (size,) = _SIZE.unpack(header)
             records, stored, now = pickle.loads(stream.read(size))
-            stream.write(_frame(pickle.dumps(handle(records, stored, now), protocol=5)))
+            try:
+                answer: Handled | str = handle(records, stored, now)
+            except Exception as exc:  # the type only crosses back: a message could quote an event
+                answer = type(exc).__name__
+            stream.write(_frame(pickle.dumps(answer, protocol=5)))
             stream.flush()

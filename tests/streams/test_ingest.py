@@ -209,8 +209,9 @@ def test_a_pipeline_process_that_dies_is_started_again_and_decides_the_batch_as_
     import asyncio
     import signal
 
-    from streams.agents.offload import ChildGone, Offload
+    from streams.agents.offload import Offload
     from streams.config import load
+    from streams.exceptions import PipelineProcessError
 
     consent = orjson.dumps(event("consent", subject="p-off001", source="app://test/enrol", when=T0, event_id="o-c"))
     records = [(consent, None)]
@@ -221,9 +222,13 @@ def test_a_pipeline_process_that_dies_is_started_again_and_decides_the_batch_as_
         try:
             first = await offload.handle(records, {b"p-off001": None}, T0.timestamp() + 60)
             os.kill(offload._process.pid, signal.SIGKILL)
-            with pytest.raises(ChildGone):
+            with pytest.raises(PipelineProcessError, match="ended"):
                 await offload.handle(records, {b"p-off001": None}, T0.timestamp() + 60)
             again = await offload.handle(records, {b"p-off001": None}, T0.timestamp() + 60)  # a new child, started for it
+            # an error while deciding comes back as its type only, and the child goes on
+            with pytest.raises(PipelineProcessError, match=r"\(TypeError\)"):
+                await offload.handle([(None, None)], {}, T0.timestamp() + 60)
+            assert (await offload.handle(records, {b"p-off001": None}, T0.timestamp() + 60)).states == again.states
             return first, again
         finally:
             offload.stop()
