@@ -43,7 +43,7 @@ from .continuity import from_the_start_if_uncommitted
 from .intake import Intake
 from .offload import Handled, Offload
 from .produce import send_all
-from .store import in_partition_of, raw, send_changelog
+from .store import in_partition_of, raw, send_changelog, write_all
 
 if TYPE_CHECKING:
     from ..app import Worker
@@ -121,7 +121,8 @@ def install(worker: Worker, progress: Progress) -> Any:
             worker.metrics.batch_seconds.labels("delivered").observe(delivered - started)
             changelog = []
             if generation == intake.generation:  # else a rebalance took the partitions: their next owner goes again
-                changelog = _store(worker, states, unwritten)
+                _store(worker, states, unwritten)
+                changelog = states
             # The next batch's outputs go while this one's changelog records are on their way; one batch's at a
             # time, so that a person's changelog records stay in order.
             if storing is not None:
@@ -181,7 +182,7 @@ async def _decide(worker: Worker, offload: Offload, events: list, unwritten: dic
 
 
 def _outputs(worker: Worker, events: list, handled: Handled) -> tuple[list, list]:
-    """What goes on the topics for a batch, and (key, new state, event) of each person it changed."""
+    """What goes on the topics for a batch, and (key, new state, partition) of each person it changed."""
     metrics = worker.metrics
     pending = []
     last_event_of: dict[str, Any] = {}
@@ -213,18 +214,16 @@ def _outputs(worker: Worker, events: list, handled: Handled) -> tuple[list, list
         metrics.events.labels(*labels).inc(count)
     metrics.risk.inc(sum(count for (_, outcome), count in outcomes.items() if outcome == Outcome.PROCESSED.value))
     # Each state lives in the partition of its subject's own event, as if that were processed alone.
-    states = [(key, value, last_event_of[key.decode()]) for key, value in handled.states.items()]
+    states = [(key, value, last_event_of[key.decode()].message.partition) for key, value in handled.states.items()]
     return pending, states
 
 
-def _store(worker: Worker, states: list, unwritten: _Unwritten) -> list[tuple[bytes, bytes, int]]:
-    """States in the store; their changelog records (key, value, partition) to send."""
-    _, write = raw(worker.people)
-    for key, value, event in states:
-        in_partition_of(event, write, key, value)
+def _store(worker: Worker, states: list[tuple[bytes, bytes, int]], unwritten: _Unwritten) -> None:
+    """(key, state, partition) records in the store."""
+    write_all(worker.people, states)
+    for key, value, _ in states:
         unwritten.written(key, value)
         worker.metrics.state_bytes.observe(len(value))
-    return [(key, value, event.message.partition) for key, value, event in states]
 
 
 async def _until_done(what: str, attempt: Callable[[], Awaitable[Any]]) -> Any:

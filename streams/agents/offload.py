@@ -9,7 +9,7 @@ it runs changed.
 What crosses to the child: a batch's record values and content-type headers, each person's state as the
 agent last wrote it (bytes, or None), and `now`. What comes back: per record, its outcome and what goes on
 a topic (values encoded already), each changed person's new state in bytes, and the scoring calls for the
-metrics. The child keeps the states it parsed beside their bytes (`ParsedStates`), so a person seen again
+metrics. The child keeps the states it parsed beside their bytes (`store.Parsed`), so a person seen again
 is not parsed again; a state is taken from there only when the bytes the agent hands over are the same.
 
 A child that dies is started again and the batch handed over again: nothing of it was written, so it is
@@ -40,40 +40,18 @@ import orjson
 from ..exceptions import PipelineProcessError
 from ..pipeline import Outcome, Pipeline
 from ..state import PersonState
+from .store import Parsed
 
 if TYPE_CHECKING:
     from ..config import Settings
 
-__all__ = ["Decided", "Handled", "Offload", "ParsedStates", "Told", "handle"]
+__all__ = ["Decided", "Handled", "Offload", "Told", "handle"]
 
 log = logging.getLogger(__name__)
 
-#: people whose parsed state the child keeps between batches (about 8 KB each with its bytes): the most recent
+#: people whose parsed state the child keeps between batches (about 8 KB each with its bytes; the parse was 6% of
+#: the worker's time in py-spy): the most recent
 PARSED_STATES = 4_096
-
-
-class ParsedStates:
-    """Parsed states the child made, each beside its bytes: a read whose bytes are the same takes the parsed
-    one and skips the parse (6% of the worker's time in py-spy).
-
-    A state is handed out once (taken out of here) because the pipeline changes it in place, and comes back
-    only with its new bytes. The agent hands over the bytes it holds for each person, so a state the table got
-    otherwise (restored from the changelog, written by another worker before a rebalance) is parsed from
-    those bytes, never taken from here.
-    """
-
-    def __init__(self, *, capacity: int = PARSED_STATES) -> None:
-        self._capacity = capacity
-        self._kept: dict[bytes, tuple[bytes, PersonState]] = {}  # oldest first
-
-    def take(self, key: bytes, raw: bytes) -> PersonState | None:
-        kept = self._kept.pop(key, None)
-        return kept[1] if kept is not None and kept[0] == raw else None
-
-    def keep(self, key: bytes, raw: bytes, state: PersonState) -> None:
-        self._kept[key] = (raw, state)
-        if len(self._kept) > self._capacity:
-            del self._kept[next(iter(self._kept))]
 
 
 class Told:
@@ -83,7 +61,7 @@ class Told:
     batch is decided again once the agent has looked that person up.
     """
 
-    def __init__(self, stored: dict[bytes, bytes | None], parsed: ParsedStates) -> None:
+    def __init__(self, stored: dict[bytes, bytes | None], parsed: Parsed[PersonState]) -> None:
         self._stored = stored
         self._parsed = parsed
         self.staged: dict[str, PersonState] = {}
@@ -142,7 +120,7 @@ def _start(settings: Settings, parent: int) -> None:
     pipeline = Pipeline.from_settings(settings)
     scored: list[tuple[str, int, float]] = []
     pipeline.scorer.observe = lambda model, rows, seconds: scored.append((model, rows, seconds))
-    _child.update(pipeline=pipeline, parsed=ParsedStates(), scored=scored)
+    _child.update(pipeline=pipeline, parsed=Parsed(capacity=PARSED_STATES), scored=scored)
 
 
 def _end_with(parent: int) -> None:

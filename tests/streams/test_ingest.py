@@ -20,7 +20,8 @@ import httpx
 import orjson
 import pytest
 
-from streams.agents.offload import ParsedStates, Told
+from streams.agents.offload import Told
+from streams.agents.store import Parsed
 from streams.publish import Publisher
 from streams.state import PersonState
 from streams.topics import DLQ, EVENTS, RISK
@@ -166,7 +167,7 @@ def _staged(table: dict, parsed, *subjects: str):
 
 
 def test_a_parsed_state_is_reused_only_while_the_table_holds_what_was_written():
-    parsed, table = ParsedStates(capacity=2), {}
+    parsed, table = Parsed(capacity=2), {}
     state = PersonState()
     state.consent.record(streams=["wearable"], granted=True, at=1.0)
     table[b"p-1"] = state.dumps()
@@ -186,7 +187,7 @@ def test_a_parsed_state_is_reused_only_while_the_table_holds_what_was_written():
 
 
 def test_parsed_states_keep_the_most_recent_people_only():
-    parsed, table = ParsedStates(capacity=2), {}
+    parsed, table = Parsed(capacity=2), {}
     states = {}
     for subject in ("p-1", "p-2", "p-3"):
         states[subject] = PersonState()
@@ -199,7 +200,7 @@ def test_parsed_states_keep_the_most_recent_people_only():
 
 def test_a_person_not_handed_over_is_missing_rather_than_new():
     """A record keyed otherwise than by its subject: the agent looks that person up and the batch goes again."""
-    told = _staged({}, ParsedStates(), "p-1")
+    told = _staged({}, Parsed(capacity=2), "p-1")
     assert told.get("p-1") is None and not told.missing  # handed over, and new
     assert told.get("p-2") is None and told.missing == {b"p-2"}
 
