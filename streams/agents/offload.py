@@ -33,7 +33,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
@@ -82,9 +82,11 @@ class Told:
         self.staged[subject] = state
 
 
-@dataclass(frozen=True, slots=True)
-class Decided:
-    """One record's outcome, as the agent needs it: labels, and what goes on which topic."""
+class Decided(NamedTuple):
+    """One record's outcome, as the agent needs it: labels, and what goes on which topic.
+
+    A tuple rather than a dataclass: the worker unpickles one per event, 0.8 µs against 5.2 µs.
+    """
 
     stream: str  # the event's consent stream, or "invalid"
     outcome: str
