@@ -18,8 +18,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from .ack import Principal, answer, apply
 from .alert import is_safety
 from .channels import Notice
@@ -55,20 +53,15 @@ class Effects:
 
 @dataclass(slots=True)
 class Book:
-    """One person's alerts in care, and when their last non-safety notices went out (for the repeat cap)."""
+    """One person's alerts in care, and when their last non-safety notices went out (for the repeat cap).
+
+    Each decision notes the cases it changed (`touched`) and forgot (`dropped`): only those are written again.
+    """
 
     cases: dict[str, dict[str, Any]] = field(default_factory=dict)
     notices: list[float] = field(default_factory=list)
-
-    def dumps(self) -> bytes:
-        return orjson.dumps({"v": 1, "cases": self.cases, "notices": self.notices})
-
-    @classmethod
-    def loads(cls, raw: bytes | None) -> Book:
-        if not raw:
-            return cls()
-        data = orjson.loads(raw)
-        return cls(cases=data["cases"], notices=data["notices"])
+    touched: set[str] = field(default_factory=set)
+    dropped: set[str] = field(default_factory=set)
 
     def next_due(self) -> float | None:
         dues = [case["due"] for case in self.cases.values() if case["due"] is not None]
@@ -113,6 +106,7 @@ class Dispatcher:
             "notified": [], "pending": {}, "acted": None,
         }
         book.cases[identifier] = case
+        book.touched.add(identifier)
         decision = {"action": "route", "routes": [self.config.routes.index(r) for r in routes], "channels": channels}
         silence = silencing(alert, self.silences, now=now)
         if silence is not None:
@@ -150,6 +144,7 @@ class Dispatcher:
         if case is None or code != 200:
             effects.audit.append(entry | {"subject": case["alert"]["subject"] if case else None})
             return code, effects
+        book.touched.add(alert_id)
         alert = case["alert"]
         new = apply(alert["status"], action)
         effects.audit.append(self._audit(alert, now, **entry, status_from=alert["status"],
@@ -170,9 +165,11 @@ class Dispatcher:
         for identifier, case in list(book.cases.items()):
             if case["acted"] is not None and case["acted"] < now - self.settings.resolved_retention:
                 del book.cases[identifier]
+                book.dropped.add(identifier)
                 continue
             if case["due"] is None or case["due"] > now or case["alert"]["status"] != "firing":
                 continue
+            book.touched.add(identifier)
             step = next_step(self._policy(case), done=case["escalations"], route_channels=case["channels"])
             if step is None:
                 case["due"] = None
@@ -191,6 +188,7 @@ class Dispatcher:
         case = book.cases.get(alert_id)
         if case is None or case["pending"].pop(key, None) is None:
             return
+        book.touched.add(alert_id)
         if channel is not None and channel not in case["notified"]:
             case["notified"].append(channel)
 

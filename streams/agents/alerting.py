@@ -47,9 +47,10 @@ from alerts.outbox import Outbox
 from alerts.routing import UNASSIGNED
 from alerts.silences import from_config
 
+from .books import Books
 from .continuity import install as continuity_for
 from .produce import Gathered, send_all
-from .store import Parsed, in_partition_of, raw, send_changelog, write_all
+from .store import Parsed, send_changelog, write_all
 
 if TYPE_CHECKING:
     from ..app import Worker
@@ -95,7 +96,7 @@ class Alerting:
         #: queues of the console's live pages: each gets the care teams whose alerts changed
         self.watchers: set[asyncio.Queue] = set()
         self._scanned: frozenset | None = None
-        self._parsed: Parsed[Book] = Parsed(capacity=PARSED_BOOKS)
+        self.books = Books(table=worker.books, parsed=Parsed(capacity=PARSED_BOOKS))
         #: the agent's check that no record is passed over (set at install); the watchdog asks it to read again
         self.continuity: Continuity | None = None
 
@@ -109,7 +110,6 @@ class Alerting:
         record that cannot be handled leaves no trace and the batch can go again one record at a time.
         """
         now = time.time()
-        read, _ = raw(self.worker.books)
         books: dict[bytes, Book] = {}
         #: per book, its last record: the book lives in that record's partition (the person's)
         last: dict[bytes, Any] = {}
@@ -123,9 +123,7 @@ class Alerting:
             key = event.message.key or b""
             book = books.get(key)
             if book is None:
-                stored = in_partition_of(event, read, key)
-                book = self._parsed.take(key, stored) if stored else None
-                book = books[key] = book if book is not None else Book.loads(stored)
+                book = books[key] = self.books.read(key, event.message.partition)
             last[key] = event
             decided = self._decide(book, key.decode(), event.message, now=now, then=then)
             effects.audit += decided.audit
@@ -134,16 +132,19 @@ class Alerting:
         # between the two, take the redelivered alert for one already in care and never audit its routing.
         await self._audit(effects.audit)
         changelog = []
+        heads = {}
         turn = time.perf_counter()
         for key, book in books.items():
             if time.perf_counter() - turn > _TURN:
                 await asyncio.sleep(0)
                 turn = time.perf_counter()
-            changelog.append((key, book.dumps(), last[key].message.partition))
+            heads[key], records = self.books.changes(key, book)
+            partition = last[key].message.partition  # the person's
+            changelog += [(record, value, partition) for record, value in records]
         write_all(self.worker.books, changelog)
-        for key, value, _ in changelog:
-            self._parsed.keep(key, value, books[key])
-            self._track(key.decode(), books[key])
+        for key, book in books.items():
+            self.books.kept(key, heads[key], book)
+            self._track(key.decode(), book)
         await send_changelog(self.worker.books, changelog)
         self._tell_watchers(books.values())
         for step in then:
@@ -288,9 +289,7 @@ class Alerting:
             self.metrics.open.labels(severity).set(0)
         self.open.clear()
         self.firing.clear()
-        books = [(key.decode(), Book.loads(value))
-                 for key, value in in_partition_of(None, lambda: list(self.worker.books.items()))]
-        for subject, book in books:
+        for subject, book in self.books.everyone():
             self._track(subject, book)
             for send in book.pending():
                 self.outbox.submit(send)
@@ -302,14 +301,12 @@ class Alerting:
         subject = self.index.get(alert_id)
         if subject is None:
             return None
-        return Book.loads(in_partition_of(None, self.worker.books.get, subject.encode())).cases.get(alert_id)
+        return self.books.case(subject, alert_id)
 
     def cases(self, team: str) -> list[dict[str, Any]]:
         """The alerts in care of a team (and the unassigned ones, which any team may take) held here."""
-        read = self.worker.books.get
-        books = [Book.loads(in_partition_of(None, read, subject.encode())) for subject in list(self.ids_of)]
-        return [case for book in books for case in book.cases.values()
-                if case["alert"]["care_team"] in (team, UNASSIGNED)]
+        cases = [self.books.case(subject, alert_id) for subject, ids in list(self.ids_of.items()) for alert_id in ids]
+        return [case for case in cases if case is not None and case["alert"]["care_team"] in (team, UNASSIGNED)]
 
     async def ask(self, alert_id: str, command: dict[str, Any], *, wait: float) -> tuple[int, str]:
         """Send an action on an alert held here as a command, and wait until this agent has applied it: its

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import random
 from datetime import datetime, timezone
 
+import orjson
 import pytest
 
 from alerts.ack import Principal, Tokens
@@ -154,12 +156,37 @@ def test_a_policy_from_config_steps_to_other_channels_then_stops():
 def test_pending_notices_survive_in_the_book_until_their_outcome_comes_back():
     d, book = dispatcher(), Book()
     d.on_alert(book, alert(), now=0)
-    restored = Book.loads(book.dumps())
+    restored = Book(cases=orjson.loads(orjson.dumps(book.cases)))  # as stored and read back
     assert sorted(s.key for s in restored.pending()) == [f"{AID}.fire>hook", f"{AID}.fire>pager", f"{AID}.fire>slack"]
     assert {s.fallback for s in restored.pending() if s.channel == "pager"} == {"mail"}
     d.on_delivered(restored, AID, f"{AID}.fire>pager", channel="mail")
     assert restored.cases[AID]["notified"] == ["mail"]
     assert len(list(restored.pending())) == 2
+
+
+def test_every_decision_notes_each_case_it_changes_or_forgets():
+    """Only the cases a decision notes are written again: one it changed and did not note would be lost."""
+    d, book, rng = dispatcher(config(alerting={"resolved_retention": "1h"})), Book(), random.Random(7)
+    ids = [f"al-{i:040x}" for i in range(12)]
+    now = 0.0
+    for _ in range(400):
+        now += rng.choice([1, 30, 400])
+        before = {i: orjson.dumps(case) for i, case in book.cases.items()}
+        book.touched.clear()
+        book.dropped.clear()
+        roll, aid = rng.random(), rng.choice(ids)
+        severity = rng.choice(["critical", "urgent", "watch"])
+        if roll < 0.35:
+            d.on_alert(book, alert(alert_id=aid, severity=severity), now=now)
+        elif roll < 0.6:
+            d.on_action(book, aid, rng.choice(["ack", "resolve"]), Principal("team-north"), now=now)
+        elif roll < 0.8:
+            d.on_tick(book, now=now)
+        elif book.cases.get(aid, {}).get("pending"):
+            d.on_delivered(book, aid, rng.choice(list(book.cases[aid]["pending"])), channel=rng.choice([None, "hook"]))
+        changed = {i for i, case in book.cases.items() if before.get(i) != orjson.dumps(case)}
+        assert changed <= book.touched
+        assert before.keys() - book.cases.keys() <= book.dropped
 
 
 def test_the_same_alert_twice_is_one_case():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import time
@@ -185,6 +186,28 @@ def test_a_backlog_of_alerts_is_applied_in_batches_and_a_bad_record_among_them_i
     routed = [orjson.loads(r.value)["alert_id"] for r in topics.read_all(AUDIT)
               if orjson.loads(r.value).get("action") == "route"]
     assert set(routed) == {a["alert_id"] for a in waiting + later}
+    hook.stop()
+
+
+def test_a_storm_of_alerts_for_one_person_never_stops_routing_and_no_book_record_grows_with_it(
+        worker_factory, topics, run_id):
+    """1,400 cases took one record of 1.1 MB when a book was written whole: past the broker's 1 MB limit, its
+    changelog send failed for good and no one's alerts were routed any more."""
+    hook = HttpReceiver()
+    config = alerting_config(hook.url)
+    config["routes"] = [{"match": {}, "channels": ["hook"]}]
+    storm = [alert(alert_id=f"al-{i:040x}", subject="p-storm01", severity="urgent", evidence=[f"evt-{i}"])
+             for i in range(1_400)]
+    calm = [alert(alert_id=f"al-{5000 + i:040x}", subject=f"p-calm{i:02d}", severity="urgent") for i in range(12)]
+    topics.send_raw([(a["subject"].encode(), orjson.dumps(a)) for a in storm + calm], topic=ALERTS)
+    worker = worker_factory(config=config)
+    wait_for(lambda: {r.json()["alert_id"] for r in hook.received()} >= {a["alert_id"] for a in storm + calm},
+             timeout=180, what="every alert at the webhook")
+    taken = act(worker, storm[700]["alert_id"], "ack", "north-token")
+    assert (taken.status_code, taken.json()["status"]) == (200, "acknowledged")
+    changelog = dataclasses.replace(topics, prefix="").read_all(f"t{run_id}-alert-books-changelog")
+    assert max(len(r.value) for r in changelog if r.value) < 4_000
+    assert topics.count(ALERTS_DLQ) == 0
     hook.stop()
 
 
