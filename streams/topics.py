@@ -39,6 +39,13 @@ AUDIT = "carewatch.audit"
 #: the worker's tables; faust names their changelog topics `<worker.app_id>-<table>-changelog`
 TABLES = ("people", "alert-books")
 
+#: the largest record batch a topic that others write to takes (Kafka's default, pinned whatever the broker's):
+#: its dead-letter topic must take any record of it back, byte for byte with the error headers added. A dead
+#: letter the broker refused was sent again for good, and no batch after it was handled.
+MAX_BATCH_BYTES = 1_048_588
+#: the dead-letter topics': room for the headers
+MAX_DEAD_LETTER_BYTES = MAX_BATCH_BYTES + 64 * 1024
+
 
 def name(settings: Settings, topic: str) -> str:
     """The topic's name on the broker: the contract's name behind `kafka.topic_prefix`."""
@@ -57,13 +64,14 @@ def specs(settings: Settings) -> list[TopicSpec]:
     t = settings.topics
     raw = {"cleanup.policy": "delete", "retention.ms": str(int(t.raw_retention * 1000))}
     derived = {"cleanup.policy": "delete", "retention.ms": str(int(t.retention * 1000))}
+    taken, dead = {"max.message.bytes": str(MAX_BATCH_BYTES)}, {"max.message.bytes": str(MAX_DEAD_LETTER_BYTES)}
     return [
-        TopicSpec(name(settings, EVENTS), t.events_partitions, raw),
-        TopicSpec(name(settings, DLQ), t.events_partitions, raw),
+        TopicSpec(name(settings, EVENTS), t.events_partitions, raw | taken),
+        TopicSpec(name(settings, DLQ), t.events_partitions, raw | dead),
         TopicSpec(name(settings, RISK), t.events_partitions, derived),
-        TopicSpec(name(settings, ALERTS), t.events_partitions, derived),
-        TopicSpec(name(settings, COMMANDS), t.events_partitions, derived),
-        TopicSpec(name(settings, ALERTS_DLQ), t.events_partitions, derived),
+        TopicSpec(name(settings, ALERTS), t.events_partitions, derived | taken),
+        TopicSpec(name(settings, COMMANDS), t.events_partitions, derived | taken),
+        TopicSpec(name(settings, ALERTS_DLQ), t.events_partitions, derived | dead),
         TopicSpec(name(settings, SILENCES), 1, {"cleanup.policy": "compact"}),
         TopicSpec(name(settings, AUDIT), t.events_partitions,
                   {"cleanup.policy": "delete", "retention.ms": str(int(t.audit_retention * 1000) or -1)}),

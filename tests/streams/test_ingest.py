@@ -27,7 +27,7 @@ from streams.state import PersonState
 from streams.topics import DLQ, EVENTS, RISK
 from tests.conftest import ROOT
 from tests.factory import broken, event, random_valid
-from tests.processes import GatewayProcess, free_port
+from tests.processes import GatewayProcess, free_port, wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -159,6 +159,21 @@ def test_a_record_keyed_otherwise_is_decided_from_its_subjects_own_state(topics,
     assert outcomes["processed"] == 2 and outcomes["consent_dropped"] == 0
     assert worker.metrics()[("carewatch_ingest_key_mismatch_total", ())] == 1
     assert {orjson.loads(r.value)["event_id"] for r in topics.read_all(RISK)} == {"k-c", "k-1"}
+
+
+def test_a_record_as_large_as_the_topic_takes_is_dead_lettered_whole_and_the_stream_goes_on(topics, worker_factory):
+    """Its dead letter is the record and two headers: a dead-letter topic that took no more than carewatch.events
+    refused it, the send was tried again for good and no event after it was handled."""
+    worker = worker_factory()
+    largest = b"{" + b" " * 1_048_448 + b"}"  # about the most carewatch.events takes (MAX_BATCH_BYTES)
+    consent = event("consent", subject="p-big001", source="app://test/enrol", when=T0, event_id="big-c")
+    topics.send_raw([(b"p-big001", largest), (b"p-big001", orjson.dumps(consent))])
+    outcomes = worker.wait_outcomes(2)
+    assert outcomes["dead_lettered"] == 1 and outcomes["processed"] == 1
+    wait_for(lambda: topics.count(DLQ) == 1 and topics.count(RISK) == 1, timeout=60,
+             what="the dead letter and the consent's risk record")
+    [letter] = topics.read_all(DLQ)
+    assert letter.value == largest and dict(letter.headers)["carewatch-error-code"] == b"too_large"
 
 
 def _staged(table: dict, parsed, *subjects: str):
