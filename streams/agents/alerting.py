@@ -67,6 +67,9 @@ _TURN = 0.05
 #: people whose book the agent keeps parsed between batches (an alert and its delivery each read the book; the
 #: parse was 5% of the worker's time at 1,000 events/s in py-spy): the most recent
 PARSED_BOOKS = 1_024
+#: the largest alert taken into care (the pipeline's are about 1 KB): each case is one record of the books'
+#: changelog, which takes 1 MB at most, and a record the broker refuses would be sent again for good
+MAX_ALERT_BYTES = 64 * 1024
 
 
 class Alerting:
@@ -155,6 +158,8 @@ class Alerting:
     def _decide(self, book: Book, subject: str, message: Any, *, now: float,
                 then: list[Callable[[], None]]) -> Effects:
         if message.topic == self.worker.alerts.get_topic_name():
+            if len(message.value) > MAX_ALERT_BYTES:
+                raise ValueError(f"value: {len(message.value)} bytes is over the limit of {MAX_ALERT_BYTES} bytes")
             return self.dispatcher.on_alert(book, orjson.loads(message.value), now=now)
         command = orjson.loads(message.value)
         kind = command["type"]

@@ -199,7 +199,8 @@ def test_a_storm_of_alerts_for_one_person_never_stops_routing_and_no_book_record
     storm = [alert(alert_id=f"al-{i:040x}", subject="p-storm01", severity="urgent", evidence=[f"evt-{i}"])
              for i in range(1_400)]
     calm = [alert(alert_id=f"al-{5000 + i:040x}", subject=f"p-calm{i:02d}", severity="urgent") for i in range(12)]
-    topics.send_raw([(a["subject"].encode(), orjson.dumps(a)) for a in storm + calm], topic=ALERTS)
+    huge = alert(alert_id=f"al-{9999:040x}", subject="p-calm00", reasons=[{"code": "x", "detail": "x" * 70_000}])
+    topics.send_raw([(a["subject"].encode(), orjson.dumps(a)) for a in storm + [huge] + calm], topic=ALERTS)
     worker = worker_factory(config=config)
     wait_for(lambda: {r.json()["alert_id"] for r in hook.received()} >= {a["alert_id"] for a in storm + calm},
              timeout=180, what="every alert at the webhook")
@@ -207,7 +208,10 @@ def test_a_storm_of_alerts_for_one_person_never_stops_routing_and_no_book_record
     assert (taken.status_code, taken.json()["status"]) == (200, "acknowledged")
     changelog = dataclasses.replace(topics, prefix="").read_all(f"t{run_id}-alert-books-changelog")
     assert max(len(r.value) for r in changelog if r.value) < 4_000
-    assert topics.count(ALERTS_DLQ) == 0
+    # an alert too large to be one record of the changelog: dead-lettered, not taken into care
+    wait_for(lambda: topics.count(ALERTS_DLQ) == 1, timeout=30, what="the huge alert dead-lettered")
+    [letter] = topics.read_all(ALERTS_DLQ)
+    assert letter.value == orjson.dumps(huge) and dict(letter.headers)["carewatch-error-code"] == b"bad_record"
     hook.stop()
 
 
