@@ -97,6 +97,8 @@ def test_settings_are_frozen():
         ("kafka: {bootstrap: x}", "kafka.bootstrap: unknown key"),
         ("colour: blue", "colour: unknown key"),
         ("ingest: {dedupe_window: soon}", "ingest.dedupe_window: expected a duration such as 30s, 5m, 24h or 7d"),
+        ("ingest: {dedupe_max_per_subject: 30000}",
+         "ingest.dedupe_max_per_subject: input should be less than or equal to 20000, got 30000"),
         ("care_teams: {t: {tokens_sha256: [abc]}}",
          "care_teams.t.tokens_sha256[0]: expected the SHA-256 of a token as 64 lower-case hex digits"),
         ("routes: [{match: {}, channels: [pager-x]}]", "routes[0].channels[0]: no channel named 'pager-x'"),

@@ -10,6 +10,7 @@ import pytest
 from streams.config import DetectionSettings, IngestSettings, Settings
 from streams.pipeline import Outcome, Pipeline
 from streams.state import PersonState
+from streams.topics import MAX_BATCH_BYTES
 from tests.factory import event
 
 T0 = datetime(2026, 11, 1, 9, tzinfo=timezone.utc)
@@ -107,6 +108,21 @@ def test_dedupe_memory_is_bounded_per_person():
         handle(pipeline, states, event("wearable", event_id=f"w-{i}"))
     assert len(PersonState.loads(states["p-test01"]).seen) == 100
     assert handle(pipeline, states, event("wearable", event_id="w-249")).outcome is Outcome.DUPLICATE
+
+
+def test_a_state_at_the_largest_dedupe_memory_fits_one_changelog_record():
+    """The state is one record of the people changelog: past the broker's limit it would be sent again for good."""
+    largest = IngestSettings.model_fields["dedupe_max_per_subject"].metadata
+    bound = next(m.le for m in largest if hasattr(m, "le"))
+    pipeline = make(dedupe_max_per_subject=bound, consent_required=False, dedupe_window=10 * 86_400)
+    states = Dict()
+    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    events = [orjson.dumps(event("wearable", event_id=f"w-{i:06d}", when=start + timedelta(seconds=i * 4.123457)))
+              for i in range(bound + 10)]  # every id with a timestamp of many digits
+    for first in range(0, len(events), 2_000):
+        pipeline.handle_batch([(e, None) for e in events[first:first + 2_000]], states=states, now=None)
+    assert len(PersonState.loads(states["p-test01"]).seen) == bound
+    assert len(states["p-test01"]) < MAX_BATCH_BYTES - 64 * 1024
 
 
 def test_state_holds_no_event_content(pipeline):
