@@ -19,9 +19,11 @@ from typing import Any
 from .config import CareTeam
 from .routing import UNASSIGNED
 
-__all__ = ["ACTIONS", "Principal", "Tokens", "answer", "apply"]
+__all__ = ["ACTIONS", "NOTE_CHARS", "Principal", "Tokens", "answer", "apply"]
 
 ACTIONS = {"ack": "acknowledged", "resolve": "resolved"}
+#: the most of an action's note that is kept (on the audit trail); the rest is never sent on
+NOTE_CHARS = 500
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .ack import Principal, answer, apply
+from .ack import NOTE_CHARS, Principal, answer, apply
 from .alert import is_safety
 from .channels import Notice
 from .config import AlertingConfig
@@ -140,7 +140,7 @@ class Dispatcher:
         entry = {"action": action, "alert_id": alert_id, "at": now, "by": principal.who if principal else None,
                  "code": code}
         if note:
-            entry["note"] = note[:500]
+            entry["note"] = note[:NOTE_CHARS]
         if case is None or code != 200:
             effects.audit.append(entry | {"subject": case["alert"]["subject"] if case else None})
             return code, effects

@@ -17,8 +17,8 @@ from kafka.errors import TopicAlreadyExistsError
 from .config import Settings
 from .exceptions import TopicsNotReady
 
-__all__ = ["ALERTS", "ALERTS_DLQ", "AUDIT", "COMMANDS", "DLQ", "EVENTS", "RISK", "SILENCES", "TABLES", "TopicSpec",
-           "ensure", "name", "specs"]
+__all__ = ["ALERTS", "ALERTS_DLQ", "AUDIT", "COMMANDS", "DLQ", "EVENTS", "MAX_BATCH_BYTES", "RISK", "SILENCES",
+           "TABLES", "TopicSpec", "ensure", "name", "specs"]
 
 log = logging.getLogger(__name__)
 

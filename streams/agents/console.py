@@ -33,6 +33,7 @@ import orjson
 from aiohttp import web
 from faust.web import View
 
+from alerts.ack import NOTE_CHARS
 from alerts.alert import is_safety
 from alerts.routing import UNASSIGNED
 import console as console_package
@@ -265,7 +266,7 @@ class Console:
             return refused
         csrf = self.sessions.csrf(session)
         form = await _form(request)
-        note = form.get("note", "").strip()[:500]
+        note = form.get("note", "").strip()[:NOTE_CHARS]
         case = self._case_for(session, alert_id)
 
         async def refuse(code: int, title: str, text: str) -> web.Response:  # audited like the ack API's refusals

@@ -98,7 +98,10 @@ def test_an_alert_is_delivered_escalated_until_acknowledged_and_every_step_is_au
     assert act(worker, aid, "ack", "south-token").status_code == 403
     taken = act(worker, aid, "ack", "alice", note="calling now")
     assert (taken.status_code, taken.json()) == (200, {"alert_id": aid, "status": "acknowledged"})
-    assert act(worker, aid, "ack", "north-token").json()["status"] == "acknowledged"  # again: 200, no change
+    # again: 200, no change. A note as long as the body allows (1 MB) is cut to what the audit keeps before it
+    # goes on as a command: whole, the broker refused the command and the API's send was tried again for good.
+    again = act(worker, aid, "ack", "north-token", note="n" * 1_048_560)
+    assert (again.status_code, again.json()["status"]) == (200, "acknowledged")
     update = wait_for(lambda: [r for r in hook.received() if r.headers["webhook-id"] == f"{aid}.acknowledged"],
                       timeout=30, what="the acknowledged update")[0]
     assert update.json() == alert | {"status": "acknowledged"}
@@ -119,6 +122,7 @@ def test_an_alert_is_delivered_escalated_until_acknowledged_and_every_step_is_au
     assert any(e.get("action") == "escalate" and e["step"] == 1 for e in audit)
     assert any(e.get("action") == "delivered" and e["outcome"] == "delivered" for e in audit)
     assert not any("note" in e and e.get("by") is None for e in audit)
+    assert {e["note"] for e in audit if e.get("action") == "ack" and e["code"] == 200} == {"calling now", "n" * 500}
     metrics = worker.metrics()
     assert metrics[("carewatch_alerting_deliveries_total", (("channel", "hook"), ("outcome", "delivered")))] >= 4
     assert metrics[("carewatch_alerting_open_alerts", (("severity", "urgent"),))] == 0
