@@ -212,7 +212,7 @@ def test_a_storm_of_alerts_for_one_person_never_stops_routing_and_no_book_record
     assert (taken.status_code, taken.json()["status"]) == (200, "acknowledged")
     changelog = dataclasses.replace(topics, prefix="").read_all(f"t{run_id}-alert-books-changelog")
     assert max(len(r.value) for r in changelog if r.value) < 4_000
-    # an alert too large to be one record of the changelog: dead-lettered, not taken into care
+    # an alert over the 64 KB an alert may have (MAX_ALERT_BYTES): dead-lettered, not taken into care
     wait_for(lambda: topics.count(ALERTS_DLQ) == 1, timeout=30, what="the huge alert dead-lettered")
     [letter] = topics.read_all(ALERTS_DLQ)
     assert letter.value == orjson.dumps(huge) and dict(letter.headers)["carewatch-error-code"] == b"bad_record"
