@@ -126,7 +126,7 @@ class Alerting:
             key = event.message.key or b""
             book = books.get(key)
             if book is None:
-                book = books[key] = self.books.read(key, event.message.partition)
+                book = books[key] = self.books.read(key, event)
             last[key] = event
             decided = self._decide(book, key.decode(), event.message, now=now, then=then)
             effects.audit += decided.audit

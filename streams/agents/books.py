@@ -40,14 +40,15 @@ class Books:
         self._table = table
         self._parsed = parsed
 
-    def read(self, key: bytes, partition: int) -> Book:
-        """The person's book as stored: the one kept parsed if the head is the one it was written with."""
+    def read(self, key: bytes, event: Any) -> Book:
+        """The person's book as stored, in the partition of `event` (theirs): the one kept parsed if the head is the
+        one it was written with."""
         if SEPARATOR in key:
             raise ValueError("key: a subject has no '/'")
-        head = self._get(key, partition)
+        head = in_partition_of(event, raw(self._table)[0], key)
         book = self._parsed.take(key, head) if head else None
         if book is None:
-            book = _decode(head, (value for _, value in self._range(key + SEPARATOR, partition)))
+            book = _decode(head, (value for _, value in self._range(key + SEPARATOR, event.message.partition)))
         return book
 
     def changes(self, key: bytes, book: Book) -> tuple[bytes, list[tuple[bytes, bytes | None]]]:
@@ -82,12 +83,6 @@ class Books:
                 heads[key] = value
         for subject in heads.keys() | cases.keys():
             yield subject.decode(), _decode(heads.get(subject), cases.get(subject, ()))
-
-    def _get(self, key: bytes, partition: int) -> bytes | None:
-        store = self._table.data
-        if isinstance(store, RocksDBStore):
-            return store._db_for_partition(partition).get(key)
-        return store.get(key)
 
     def _range(self, prefix: bytes, partition: int) -> Iterable[tuple[bytes, bytes]]:
         store = self._table.data
