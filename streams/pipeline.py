@@ -10,8 +10,9 @@ model; decide each in order (fusion, detection, alerts). The result equals
 handling the records one by one.
 
 Every record ends in exactly one `Outcome`; nothing raises out of
-`handle_batch`. A safety rule's alert never depends on a model: if scoring
-fails, the rules still alert and the risk record says the scores are missing.
+`handle_batch`. A safety rule's alert never depends on a model: if the
+features, scoring or detection fail, the rules still alert and the risk
+record says the scores are missing.
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ class _Admitted:
     state: PersonState
     team: str
     findings: list[Finding]
-    vector: list[float]
+    #: None when the features failed: the event is not scored, its safety rules still alert
+    vector: list[float] | None
     text: str | None
     versions: dict[str, str] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
@@ -203,8 +205,12 @@ class Pipeline:
         findings = self._rules.evaluate(event)  # before and regardless of any model
         features_started = time.perf_counter()
         timings["rules"] += features_started - rules_started
-        state.features.observe(event.stream, event.data, event.timestamp)
-        vector = state.features.vector(event.timestamp)
+        try:
+            state.features.observe(event.stream, event.data, event.timestamp)
+            vector: list[float] | None = state.features.vector(event.timestamp)
+        except Exception as exc:  # a bug on the models' side must not hide what the rules found
+            log.error("features failed for an event: %s", type(exc).__name__)
+            vector = None
         timings["features"] += time.perf_counter() - features_started
         return _Admitted(
             index=index,
@@ -217,6 +223,7 @@ class Pipeline:
         )
 
     def _score(self, admitted: list[_Admitted]) -> None:
+        admitted = [item for item in admitted if item.vector is not None]
         if not admitted:
             return
         try:
@@ -256,17 +263,20 @@ class Pipeline:
         risk = None
         level_alert = None
         if "deviation" in item.scores:
-            if "text-risk" in item.scores:
-                observe_text(detection, item.scores["text-risk"])
-            risk = fuse(item.scores["deviation"], detection.text_risk, text_weight=settings.text_weight)
-            outcome = step(detection, risk=risk, at=event.timestamp, settings=settings)
-            if outcome.alert is not None:
-                level_alert = outcome.alert
-                high = settings.watch_high if outcome.alert == "watch" else settings.urgent_high
-                reason = Reason(f"risk_{outcome.alert}",
-                                f"fused risk {risk:.2f} at or above the {outcome.alert} mark ({high:.2f}) "
+            try:
+                if "text-risk" in item.scores:
+                    observe_text(detection, item.scores["text-risk"])
+                risk = fuse(item.scores["deviation"], detection.text_risk, text_weight=settings.text_weight)
+                level_alert = step(detection, risk=risk, at=event.timestamp, settings=settings).alert
+            except Exception as exc:  # a bug on the models' side must not hide what the rules found
+                log.error("detection failed for an event: %s", type(exc).__name__)
+                risk = level_alert = None
+            if level_alert is not None:
+                high = settings.watch_high if level_alert == "watch" else settings.urgent_high
+                reason = Reason(f"risk_{level_alert}",
+                                f"fused risk {risk:.2f} at or above the {level_alert} mark ({high:.2f}) "
                                 f"for {settings.persistence_events} scores in a row or more")
-                alerts.append(self._alert(item, reason.code, outcome.alert, [reason], risk=risk,
+                alerts.append(self._alert(item, reason.code, level_alert, [reason], risk=risk,
                                           versions={k: v for k, v in versions.items() if k != "crisis-lexicon"},
                                           now=now))
         record = _record(event, now) | {

@@ -106,6 +106,22 @@ def test_rules_alert_even_when_every_model_fails(pipeline, monkeypatch):
     assert result.record["scores"] == {} and result.record["risk"] is None
 
 
+@pytest.mark.parametrize("broken", ["models.features.PersonFeatures.observe", "streams.pipeline.step"])
+def test_rules_alert_even_when_the_features_or_detection_fail(pipeline, monkeypatch, caplog, broken):
+    def bug(*args, **kwargs):
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(broken, bug)
+    states = consented(pipeline)
+    survey = event("survey", subject="p-rule01", when=T0, items=[3, 3, 3, 3, 3, 3, 3, 3, 2])
+    results = pipeline.handle_batch([(orjson.dumps(cssrs(q5=True)), None), (orjson.dumps(survey), None)],
+                                    states=states, now=NOW)
+    assert [r.outcome for r in results] == [Outcome.PROCESSED] * 2
+    assert [[a.reasons[0].code for a in r.alerts] for r in results] == [["cssrs_q5_positive"], ["phq9_item9_positive"]]
+    assert all(r.record["risk"] is None for r in results)
+    assert "ZeroDivisionError" in caplog.text
+
+
 def test_unowned_subjects_go_to_unassigned():
     pipeline = Pipeline.from_settings(Settings())
     e = {**cssrs(q5=True), "subject": "x-nobody"}
