@@ -16,7 +16,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticCustomError
 
 __all__ = ["AlertingConfig", "AlertingSettings", "CareTeam", "ChannelConfig", "Duration", "EscalationPolicy",
-           "Route", "RouteMatch", "Sha256", "SilenceConfig"]
+           "Route", "RouteMatch", "Sha256", "SilenceConfig", "SubjectPattern"]
 
 CHANNEL_TYPES = ("webhook", "slack", "teams", "email", "pagerduty", "console")
 SEVERITIES = ("critical", "urgent", "watch")
@@ -44,6 +44,20 @@ def _sha256(value: str) -> str:
 
 Sha256 = Annotated[str, AfterValidator(_sha256)]
 
+#: the subject alphabet (CONTRACT §1) and fnmatch's * ? [ ] !: a pattern that could only ever be a name or an
+#: address matches no subject, and is not kept
+_SUBJECT_PATTERN = re.compile(r"[A-Za-z0-9_\-*?\[\]!]{1,128}")
+SUBJECT_PATTERN_HELP = "a subject or a glob pattern such as p-7f* (letters, digits, _ - * ? [ ] !; at most 128)"
+
+
+def _subject_pattern(value: str) -> str:
+    if not _SUBJECT_PATTERN.fullmatch(value):
+        raise PydanticCustomError("subject_pattern", f"expected {SUBJECT_PATTERN_HELP}")
+    return value
+
+
+SubjectPattern = Annotated[str, AfterValidator(_subject_pattern)]
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -58,7 +72,7 @@ class CareTeam(_Strict):
 
     tokens_sha256: list[Sha256] = []
     members: dict[str, Member] = {}
-    subjects: list[str] = []
+    subjects: list[SubjectPattern] = []
     #: overrides of the top-level `detection` settings for this team's people
     detection: dict[str, Any] = {}
 
@@ -102,7 +116,7 @@ class EscalationPolicy(_Strict):
 class SilenceConfig(_Strict):
     """Mutes non-safety alerts of a subject (glob) and/or a care team until a moment. Safety alerts are never muted."""
 
-    subject: str | None = None
+    subject: SubjectPattern | None = None
     care_team: str | None = None
     until: datetime
     comment: str = ""

@@ -17,11 +17,12 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from .alert import is_safety
-from .config import Duration, SilenceConfig
+from .config import SUBJECT_PATTERN_HELP, Duration, SilenceConfig, SubjectPattern
 
 __all__ = ["Silence", "from_config", "from_request", "silencing"]
 
 _DURATION = TypeAdapter(Duration)
+_SUBJECT = TypeAdapter(SubjectPattern)
 #: the longest silence the API makes: a forgotten silence must not hide a person for months
 MAX_SILENCE = 30 * 86400
 
@@ -65,8 +66,11 @@ def from_request(body: Any, *, team: str, who: str, now: float) -> Silence:
     if unknown:
         raise ValueError(f"{sorted(unknown)[0]}: unknown field")
     subject = body.get("subject")
-    if subject is not None and (not isinstance(subject, str) or not subject):
-        raise ValueError("subject: expected a subject or a glob pattern such as p-7f*")
+    if subject is not None:
+        try:
+            subject = _SUBJECT.validate_python(subject, strict=True)
+        except ValidationError:
+            raise ValueError(f"subject: expected {SUBJECT_PATTERN_HELP}") from None
     comment = body.get("comment", "")
     if not isinstance(comment, str) or len(comment) > 500:
         raise ValueError("comment: expected text of at most 500 characters")

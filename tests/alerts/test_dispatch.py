@@ -218,7 +218,9 @@ def test_bad_escalation_references_name_the_key(yaml_routes, message):
     ({"duration": "soon"}, "duration: expected a duration such as 30m or 2h"),
     ({"until": "2026-12-01T09:00:00"}, "until: expected an RFC 3339 time with a zone"),
     ({"duration": "90d"}, "until: must be in the future and at most 30 days away"),
-    ({"duration": "1h", "subject": ""}, "subject: expected a subject or a glob pattern such as p-7f*"),
+    *[({"duration": "1h", "subject": subject},
+       "subject: expected a subject or a glob pattern such as p-7f* (letters, digits, _ - * ? [ ] !; at most 128)")
+      for subject in ("", 7, "jane.doe@example.org", "p-" * 65)],
 ])
 def test_a_silence_request_names_its_bad_field(body, message):
     with pytest.raises(ValueError) as caught:

@@ -101,6 +101,9 @@ def test_settings_are_frozen():
          "ingest.dedupe_max_per_subject: input should be less than or equal to 20000, got 30000"),
         ("care_teams: {t: {tokens_sha256: [abc]}}",
          "care_teams.t.tokens_sha256[0]: expected the SHA-256 of a token as 64 lower-case hex digits"),
+        ("care_teams: {t: {subjects: ['p-*', 'Jane Doe']}}",
+         "care_teams.t.subjects[1]: expected a subject or a glob pattern such as p-7f* (letters, digits, _ - * ? [ ] !; "
+         "at most 128), got 'Jane Doe'"),
         ("routes: [{match: {}, channels: [pager-x]}]", "routes[0].channels[0]: no channel named 'pager-x'"),
         ("routes: [{match: {care_team: nobody}, channels: [console]}, {match: {}, channels: [console]}]",
          "routes[0].match.care_team: no care team named 'nobody'"),
