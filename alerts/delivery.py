@@ -13,15 +13,19 @@ The notice, and so its delivery id (`webhook-id`), is the same on every try.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from .channels import Channel, Notice
-from .exceptions import DeliveryError, TimedOut
+from .exceptions import DeliveryError, Faulted, TimedOut
 
 __all__ = ["Attempt", "Outcome", "Retrier", "deliver"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,6 +93,10 @@ async def deliver(
             error = TimedOut(f"{channel.name}: no answer within {timeout:g} s")
         except DeliveryError as exc:
             error = exc
+        except Exception as exc:  # the type and frames only: a message could quote the alert
+            log.error("channel %s failed on %s: %s\n%s", channel.name, notice.delivery_id, type(exc).__name__,
+                      "".join(traceback.format_tb(exc.__traceback__)))
+            error = Faulted(f"{channel.name}: the channel failed ({type(exc).__name__})")
         on_attempt(Attempt(channel=channel.name, delivery_id=notice.delivery_id, attempt=attempt,
                            seconds=clock() - began, error=error))
         if error is None:

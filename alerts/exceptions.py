@@ -8,7 +8,7 @@ that and from `retry_after`, never from the channel's own logic.
 
 from __future__ import annotations
 
-__all__ = ["AlertsError", "DeliveryError", "Rejected", "RateLimited", "TimedOut", "Unavailable"]
+__all__ = ["AlertsError", "DeliveryError", "Faulted", "Rejected", "RateLimited", "TimedOut", "Unavailable"]
 
 
 class AlertsError(Exception):
@@ -46,3 +46,11 @@ class RateLimited(DeliveryError):
 
 class Rejected(DeliveryError):
     """Any other 4xx, or a refused SMTP recipient: the same request will fail again."""
+
+
+class Faulted(DeliveryError):
+    """The channel raised something else while it built or sent the message: a bug, so the same try fails again.
+
+    Final, as a rejection is: the route's fallback goes and the outcome is recorded, where the raise would have
+    ended the delivery with nothing recorded and its notice pending for good.
+    """

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from alerts.ack import Principal
+from alerts.alert import checked
 from alerts.channels import build
 from alerts.delivery import Attempt, Retrier
 from alerts.dispatch import Book, Dispatcher, Effects, Send
@@ -160,7 +161,7 @@ class Alerting:
         if message.topic == self.worker.alerts.get_topic_name():
             if len(message.value) > MAX_ALERT_BYTES:
                 raise ValueError(f"value: {len(message.value)} bytes is over the limit of {MAX_ALERT_BYTES} bytes")
-            return self.dispatcher.on_alert(book, orjson.loads(message.value), now=now)
+            return self.dispatcher.on_alert(book, checked(orjson.loads(message.value)), now=now)
         command = orjson.loads(message.value)
         kind = command["type"]
         if kind == "action":

@@ -51,6 +51,28 @@ async def test_the_fallback_takes_what_the_primary_gave_up_and_both_outcomes_are
     backup.stop()
 
 
+async def test_a_channel_that_raises_is_final_at_once_the_fallback_goes_and_the_outcome_is_reported(caplog):
+    slack, backup = HttpReceiver(), HttpReceiver()
+    channels = {"slack": build("slack", {"type": "slack", "url": slack.url}),
+                "hook": build("hook", {"type": "webhook", "url": backup.url, "secret": SECRET, "timeout": 1})}
+    done: list = []
+
+    async def on_done(sends, used, errors):
+        done.append((used, errors))
+
+    broken = send("slack", fallback="hook")
+    del broken.notice.alerts[0]["links"]  # the Slack message links to the alert's page: building it raises
+    outbox = Outbox(channels=channels, on_done=on_done, retrier=Retrier(attempts=3, base=0.01, cap=0.02))
+    outbox.submit(broken)
+    await asyncio.wait_for(run(outbox, done, 1), 30)
+    [(used, errors)] = done
+    assert used == "hook" and str(errors["slack"]) == "slack: the channel failed (KeyError)"
+    assert slack.requests == [] and len(backup.requests) == 1
+    assert "channel slack failed on al-" in caplog.text
+    slack.stop()
+    backup.stop()
+
+
 async def test_watch_alerts_of_one_team_go_out_as_one_digest_when_the_window_ends():
     slack = HttpReceiver()
     channels = {"slack": build("slack", {"type": "slack", "url": slack.url})}
