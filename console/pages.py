@@ -20,6 +20,9 @@ from .session import Session
 __all__ = ["alert_page", "audit_page", "inbox_page", "inbox_rows", "message_page", "sign_in_page"]
 
 SEVERITY_ORDER = {"critical": 0, "urgent": 1, "watch": 2}
+#: rows an inbox shows at most, in its order: a page that listed every alert held took 0.3 s of the worker's
+#: loop and 1.6 MB at 5,000 alerts, at every live update
+INBOX_ROWS = 200
 SILENCE_CHOICES = (("1h", "1 hour"), ("4h", "4 hours"), ("24h", "1 day"), ("3d", "3 days"), ("7d", "7 days"))
 
 
@@ -74,15 +77,23 @@ def _filters_query(filters: Mapping[str, str]) -> str:
     return urlencode({k: v for k, v in filters.items() if v})
 
 
+def rank(severity: str, raised: float) -> tuple[int, float]:
+    """The inbox's order: most severe first, then oldest first."""
+    return SEVERITY_ORDER.get(severity, 9), raised
+
+
 def order(cases: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Most severe first, then oldest first."""
-    return sorted(cases, key=lambda c: (SEVERITY_ORDER.get(c["alert"]["severity"], 9), c["raised"]))
+    return sorted(cases, key=lambda c: rank(c["alert"]["severity"], c["raised"]))
 
 
-def inbox_rows(cases: Sequence[dict[str, Any]], *, now: float) -> str:
+def inbox_rows(cases: Sequence[dict[str, Any]], *, now: float, matching: int | None = None) -> str:
+    """The rows of `cases`, of `matching` alerts in all (more than are shown: a row says so)."""
     if not cases:
         return '<tr><td colspan="6">No alerts match.</td></tr>'
     rows = []
+    if matching is not None and matching > len(cases):
+        rows.append(f'<tr class="more"><td colspan="6">The {len(cases):,} most severe and oldest of {matching:,} '
+                    f'alerts are shown: filter by severity or status to see others.</td></tr>')
     for case in order(cases):
         alert = case["alert"]
         link = f'/console/alerts/{quote(alert["alert_id"])}'
@@ -99,7 +110,7 @@ def inbox_rows(cases: Sequence[dict[str, Any]], *, now: float) -> str:
 
 
 def inbox_page(cases: Sequence[dict[str, Any]], *, session: Session, csrf: str, filters: Mapping[str, str],
-               now: float) -> str:
+               now: float, matching: int | None = None) -> str:
     def options(name: str, choices: Sequence[tuple[str, str]]) -> str:
         return "".join(f'<option value="{v}"{" selected" if filters.get(name, "") == v else ""}>{label}</option>'
                        for v, label in choices)
@@ -115,7 +126,7 @@ def inbox_page(cases: Sequence[dict[str, Any]], *, session: Session, csrf: str, 
              f'<span id="live" class="live" aria-live="polite"></span></caption>'
              f'<thead><tr><th scope="col">Severity</th><th scope="col">Person</th><th scope="col">Why</th>'
              f'<th scope="col">Raised</th><th scope="col">Deadline</th><th scope="col">Status</th></tr></thead>'
-             f'<tbody id="inbox-rows">{inbox_rows(cases, now=now)}</tbody></table>')
+             f'<tbody id="inbox-rows">{inbox_rows(cases, now=now, matching=matching)}</tbody></table>')
     return _layout("Inbox", form + table, session=session, csrf=csrf, live=True)
 
 

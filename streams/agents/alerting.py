@@ -92,6 +92,9 @@ class Alerting:
         self.outcomes = Gathered()
         self.index: dict[str, str] = {}  # alert id -> subject
         self.ids_of: dict[str, set[str]] = {}  # subject -> alert ids in the book
+        #: alert id -> (care team, severity, status, raised): what the console's inbox picks from without reading
+        #: every case from the store
+        self.summary: dict[str, tuple[str, str, str, float]] = {}
         self.due: dict[str, float] = {}  # subject -> next escalation deadline
         self.open: dict[str, Counter] = {}  # subject -> firing, unacknowledged alerts by severity
         self.firing: dict[str, list[tuple[str, float]]] = {}  # subject -> (severity, raised) of those alerts
@@ -209,10 +212,13 @@ class Alerting:
     def _track(self, subject: str, book: Book) -> None:
         for gone in self.ids_of.pop(subject, set()) - book.cases.keys():
             self.index.pop(gone, None)
+            self.summary.pop(gone, None)
         if book.cases:
             self.ids_of[subject] = set(book.cases)
-        for identifier in book.cases:
+        for identifier, case in book.cases.items():
             self.index[identifier] = subject
+            alert = case["alert"]
+            self.summary[identifier] = (alert["care_team"], alert["severity"], alert["status"], case["raised"])
         due = book.next_due()
         if due is None:
             self.due.pop(subject, None)
@@ -290,6 +296,7 @@ class Alerting:
         """Rebuild the index from the books this worker holds now, and send what is pending again."""
         self.index.clear()
         self.ids_of.clear()
+        self.summary.clear()
         self.due.clear()
         for severity in ("critical", "urgent", "watch"):
             self.metrics.open.labels(severity).set(0)
@@ -309,10 +316,11 @@ class Alerting:
             return None
         return self.books.case(subject, alert_id)
 
-    def cases(self, team: str) -> list[dict[str, Any]]:
-        """The alerts in care of a team (and the unassigned ones, which any team may take) held here."""
-        cases = [self.books.case(subject, alert_id) for subject, ids in list(self.ids_of.items()) for alert_id in ids]
-        return [case for case in cases if case is not None and case["alert"]["care_team"] in (team, UNASSIGNED)]
+    def summaries(self, team: str) -> list[tuple[str, str, str, float]]:
+        """(alert id, severity, status, raised) of the alerts in care held here of a team, and of the unassigned
+        ones, which any team may take: from memory, so that a page reads from the store only the cases it shows."""
+        return [(alert_id, severity, status, raised) for alert_id, (owner, severity, status, raised)
+                in self.summary.items() if owner in (team, UNASSIGNED)]
 
     async def ask(self, alert_id: str, command: dict[str, Any], *, wait: float) -> tuple[int, str]:
         """Send an action on an alert held here as a command, and wait until this agent has applied it: its

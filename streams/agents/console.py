@@ -19,6 +19,7 @@ ones, never another team's.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import hmac
 import logging
 import os
@@ -40,7 +41,7 @@ import console as console_package
 from console import pages
 from console.session import COOKIE, Session, Sessions
 
-from . import peers
+from . import live, peers
 from .history import History
 from .peers import FORWARDED
 from .produce import send_all
@@ -68,7 +69,6 @@ _HEADERS = {
     "Cache-Control": "no-store",
 }
 _DONE = {"ack": "Acknowledged: escalation stopped.", "resolve": "Resolved.", "silence": "Silenced."}
-_KEEPALIVE = 15.0
 #: how long a page waits for the other workers (a dead one is still listed until the group notices), and an
 #: action passed on (the worker that holds the alert answers once its agent has applied it)
 _PEER_WAIT = 3.0
@@ -164,11 +164,14 @@ class Console:
 
     # -- pages ----------------------------------------------------------------------------------
 
-    def _visible(self, session: Session, filters: dict[str, str]) -> list[dict[str, Any]]:
-        status = filters.get("status")
-        return [case for case in self.alerting.cases(session.team)
-                if (case["alert"]["status"] == status if status else case["alert"]["status"] != "resolved")
-                and (not filters.get("severity") or case["alert"]["severity"] == filters["severity"])]
+    def _visible(self, session: Session, filters: dict[str, str]) -> tuple[list[dict[str, Any]], int]:
+        """The inbox's cases held here: the first `pages.INBOX_ROWS` in its order, and how many match in all."""
+        status, severity = filters.get("status"), filters.get("severity")
+        matching = [(pages.rank(sev, raised), alert_id) for alert_id, sev, state, raised
+                    in self.alerting.summaries(session.team)
+                    if (state == status if status else state != "resolved") and (not severity or sev == severity)]
+        cases = [self.alerting.case(alert_id) for _, alert_id in heapq.nsmallest(pages.INBOX_ROWS, matching)]
+        return [case for case in cases if case is not None], len(matching)
 
     async def inbox(self, request: Any, *, rows_only: bool = False) -> web.Response:
         session = self.session(request)
@@ -179,16 +182,20 @@ class Console:
             filters["severity"] = ""
         if filters["status"] not in ("", "firing", "acknowledged", "resolved"):
             filters["status"] = ""
-        cases, now = self._visible(session, filters), time.time()
+        (cases, matching), now = self._visible(session, filters), time.time()
         if not request.headers.get(FORWARDED):
             query = urlencode({k: v for k, v in filters.items() if v})
             for _, body in await self._ask_peers(request, "GET", f"/console/inbox/cases?{query}", accept=_SHOWN):
-                cases += orjson.loads(body)
-            cases = list({case["alert"]["alert_id"]: case for case in cases}.values())
+                theirs = orjson.loads(body)
+                if isinstance(theirs, list):  # a worker of the release before, while the group is upgraded
+                    theirs = {"cases": theirs, "matching": len(theirs)}
+                cases += theirs["cases"]
+                matching += theirs["matching"]
+            cases = pages.order({case["alert"]["alert_id"]: case for case in cases}.values())[:pages.INBOX_ROWS]
         if rows_only:
-            return _html(pages.inbox_rows(cases, now=now))
+            return _html(pages.inbox_rows(cases, now=now, matching=matching))
         return _html(pages.inbox_page(cases, session=session, csrf=self.sessions.csrf(session), filters=filters,
-                                      now=now))
+                                      now=now, matching=matching))
 
     async def cases(self, request: Any) -> web.Response:
         """The inbox's cases held here, for another worker's inbox (as JSON)."""
@@ -196,8 +203,9 @@ class Console:
         if session is None:
             return web.Response(status=401, headers=_HEADERS)
         filters = {key: request.query.get(key, "") for key in ("severity", "status")}
-        return web.Response(body=orjson.dumps(self._visible(session, filters)), content_type="application/json",
-                            headers=_HEADERS)
+        cases, matching = self._visible(session, filters)
+        return web.Response(body=orjson.dumps({"cases": cases, "matching": matching}),
+                            content_type="application/json", headers=_HEADERS)
 
     async def _ask_peers(self, request: Any, method: str, path: str, *, accept: frozenset[int],
                          form: dict[str, str] | None = None, first: bool = False) -> list[tuple[int, bytes]]:
@@ -315,30 +323,10 @@ class Console:
         return _html(pages.audit_page(entries[:300], session=session, csrf=self.sessions.csrf(session)))
 
     async def events(self, request: Any) -> web.StreamResponse:
-        """Server-sent events: `inbox` whenever the team's alerts change, a comment every 15 s to keep it open."""
         session = self.session(request)
         if session is None:
             return web.Response(status=401, headers=_HEADERS)
-        response = web.StreamResponse(headers={**_HEADERS, "Content-Type": "text/event-stream",
-                                               "X-Accel-Buffering": "no"})
-        await response.prepare(request)
-        queue: asyncio.Queue = asyncio.Queue(maxsize=16)
-        self.alerting.watchers.add(queue)
-        try:
-            await response.write(b"retry: 3000\n\nevent: ready\ndata: {}\n\n")
-            while session.expires > time.time():
-                try:
-                    teams = await asyncio.wait_for(queue.get(), _KEEPALIVE)
-                except asyncio.TimeoutError:
-                    await response.write(b": keepalive\n\n")
-                    continue
-                if session.team in teams or UNASSIGNED in teams:
-                    await response.write(b"event: inbox\ndata: {}\n\n")
-        except ConnectionResetError:  # the page went away
-            pass
-        finally:
-            self.alerting.watchers.discard(queue)
-        return response
+        return await live.stream(request, session=session, alerting=self.alerting, headers=_HEADERS)
 
     async def _audit(self, entry: dict[str, Any], *, key: str | None) -> None:
         await send_all([{"topic": self.worker.audit, "key": key.encode() if key else None,
