@@ -68,8 +68,8 @@ def _problem(a: dict[str, Any]) -> str | None:
     if not (isinstance(reasons, list) and reasons and all(
             isinstance(r, dict) and _text(r.get("code")) and _text(r.get("detail")) for r in reasons)):
         return "reasons: expected a list of one or more {code, detail} with text"
-    if isinstance(a["risk_score"], bool) or not isinstance(a["risk_score"], (int, float)) \
-            or not 0 <= a["risk_score"] <= 1:
+    score = a["risk_score"]
+    if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0 <= score <= 1:
         return "risk_score: expected a number from 0 to 1"
     if not (isinstance(a["evidence"], list) and all(map(_text, a["evidence"]))):
         return "evidence: expected a list of event ids"
