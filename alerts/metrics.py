@@ -43,13 +43,16 @@ class AlertingMetrics:
             "carewatch_alerting_wait_seconds", "From a record's timestamp on carewatch.alerts or "
             "carewatch.alerts.commands until the alerting agent applied it: how far behind routing is.",
             registry=registry, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60))
-        self.errors = Counter("carewatch_alerting_errors", "Records on the alerting topics that could not be handled "
-                              "(dead-lettered with the error).", registry=registry)
+        self.errors = Counter("carewatch_alerting_errors", "Batches of records on the alerting topics that failed: "
+                              "retried (held back, tried again) or dead_lettered (a record that can never be applied, "
+                              "on carewatch.alerts.dlq with the error).", ["outcome"], registry=registry)
         for name, kind in channels.items():
             for outcome in ("delivered", "fallback", "dead_lettered"):
                 self.deliveries.labels(name, outcome)
             self.attempts.labels(name, "ok")
             self.retries.labels(name)
+        for outcome in ("retried", "dead_lettered"):
+            self.errors.labels(outcome)
         for severity in SEVERITIES:
             self.open.labels(severity)
             self.overdue.labels(severity)

@@ -354,7 +354,7 @@ async def _apply(alerting: Alerting, events: list[Any]) -> None:
             return
         # no retry can help: keep the record, with the error, and go on
         message = events[0].message
-        alerting.metrics.errors.inc()
+        alerting.metrics.errors.labels("dead_lettered").inc()
         log.error("alerting record on %s could not be handled: %s", message.topic, type(exc).__name__)
         await send_all([{"topic": alerting.worker.alerts_dlq, "key": message.key, "value": message.value,
                          "headers": [("carewatch-error", f"{type(exc).__name__}: {exc}"[:200].encode("ascii",
@@ -372,7 +372,7 @@ async def _handle_until_done(alerting: Alerting, events: list[Any]) -> None:
         except _BAD_RECORD:
             raise
         except Exception as exc:
-            alerting.metrics.errors.inc()
+            alerting.metrics.errors.labels("retried").inc()
             delay = _BACKOFF[min(attempt, len(_BACKOFF) - 1)]
             log.error("%d alerting records failed (%s); retrying in %.1f s", len(events), type(exc).__name__,
                       delay)

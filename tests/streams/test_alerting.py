@@ -191,6 +191,8 @@ def test_a_backlog_of_alerts_is_applied_in_batches_and_a_bad_record_among_them_i
              what="the three bad records, alone, in the dead letters")
     [why] = [dict(r.headers)["carewatch-error"] for r in topics.read_all(ALERTS_DLQ) if r.value == unlike]
     assert why == b"ValueError: severity: expected one of watch, urgent, critical"
+    dead = ("carewatch_alerting_errors_total", (("outcome", "dead_lettered"),))
+    assert worker.metrics("carewatch_alerting_errors_total")[dead] == 3  # what the operators' page counts
     routed = [orjson.loads(r.value)["alert_id"] for r in topics.read_all(AUDIT)
               if orjson.loads(r.value).get("action") == "route"]
     assert set(routed) == {a["alert_id"] for a in waiting + later}
