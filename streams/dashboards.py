@@ -87,6 +87,10 @@ def pipeline_health() -> Dashboard:
         .with_panel(_series("Delivery attempts by result", "ops",
                             ("sum by (channel, result) (rate(carewatch_alerting_delivery_attempts_total[5m]))",
                              "{{channel}} {{result}}")))
+        .with_panel(_series("Alerting records failed", "ops",
+                            ("sum by (outcome) (rate(carewatch_alerting_errors_total[5m]))", "{{outcome}}"),
+                            description="retried: held back and tried again; dead_lettered: can never be applied, "
+                                        "on carewatch.alerts.dlq (an alert there reaches no care team)"))
         .with_panel(_series("Person state size (median written)", "bytes",
                             ("histogram_quantile(0.5, sum by (le) (rate(carewatch_state_person_bytes_bucket[15m])))",
                              "median")))
