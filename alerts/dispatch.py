@@ -155,7 +155,8 @@ class Dispatcher:
         case["due"] = None  # a human has it: escalation stops
         case["acted"] = now
         if case["muted"] is None:
-            for name in dict.fromkeys([*case["notified"], *(i["channel"] for i in case["pending"].values())]):
+            told = dict.fromkeys([*case["notified"], *(i["channel"] for i in case["pending"].values())])
+            for name in self._reachable(case, told) if told else ():
                 self._pend(case, effects, name, f"{alert_id}.{new}", "update", status=new)
         return code, effects
 
@@ -175,7 +176,7 @@ class Dispatcher:
                 case["due"] = None
                 continue
             case["escalations"] = step.number
-            for name in step.channels:
+            for name in self._reachable(case, step.channels):
                 self._pend(case, effects, name, f"{identifier}.esc{step.number}", "reminder")
             following = next_step(self._policy(case), done=step.number, route_channels=case["channels"])
             case["due"] = now + following.wait if following else None
@@ -195,9 +196,17 @@ class Dispatcher:
     # -- helpers --------------------------------------------------------------------------------
 
     def _policy(self, case: Mapping[str, Any]):
-        if case["policy"] is not None:
-            return self.config.escalations[case["policy"]]
-        return default_policy(case["alert"]["severity"])
+        """The case's policy; its severity's default when it names none, or one the config no longer has (a case
+        outlives a config change, and must still be told again until someone takes it)."""
+        policy = self.config.escalations.get(case["policy"]) if case["policy"] is not None else None
+        return policy or default_policy(case["alert"]["severity"])
+
+    def _reachable(self, case: Mapping[str, Any], channels: Iterable[str]) -> list[str]:
+        """`channels` that the config still has; when it has none of them, those of the alert's routes now, so
+        that a reminder does not go to a channel that was removed or renamed, and reach no one."""
+        kept = [name for name in channels if name in self.config.channels]
+        return kept or list(dict.fromkeys(name for route in matching_routes(case["alert"], self.config.routes)
+                                          for name in route.channels))
 
     def _pend(self, case: dict[str, Any], effects: Effects, channel: str, delivery_id: str, kind: str, *,
               after: float = 0.0, status: str | None = None) -> None:

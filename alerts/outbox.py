@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from .channels import Channel, Notice
 from .delivery import Attempt, Retrier, deliver
 from .dispatch import Send
-from .exceptions import DeliveryError
+from .exceptions import DeliveryError, Rejected
 
 __all__ = ["Outbox"]
 
@@ -92,7 +92,10 @@ class Outbox:
         used: str | None = None
         errors: dict[str, DeliveryError] = {}
         for name in [first.channel, first.fallback] if first.fallback else [first.channel]:
-            channel = self.channels[name]
+            channel = self.channels.get(name)
+            if channel is None:  # removed from the config since the notice was decided: given up, and said so
+                errors[name] = Rejected(f"{name}: no channel of that name in the config")
+                continue
             outcome = await deliver(channel, notice, retrier=self.retrier, timeout=_timeout(channel),
                                     on_attempt=self.on_attempt)
             if outcome.delivered:

@@ -102,6 +102,22 @@ def test_an_alert_whose_team_left_the_config_may_be_taken_by_any_team():
     assert d.on_tick(book, now=10_000).sends == []  # taken: escalation stopped
 
 
+def test_open_cases_outlive_a_config_without_their_channels_and_policy():
+    before = config(escalations={"pages": {"steps": [{"wait": "1m"}]}},
+                    routes=[{"match": {}, "channels": ["pager"], "escalation": "pages", "fallback": "mail"}])
+    book = Book()
+    dispatcher(before).on_alert(book, alert(), now=0)
+    # "pager" renamed "pagerduty-north", the "pages" policy removed; the case was written before
+    channels = {"pagerduty-north": {"type": "pagerduty", "routing_key": "k", "url": "http://127.0.0.1:9/p"},
+                "hook": HOOK}
+    after = dispatcher(config(channels=channels, routes=[{"match": {}, "channels": ["pagerduty-north"]}]))
+    reminder = after.on_tick(book, now=60)
+    assert sends(reminder) == [("pagerduty-north", f"{AID}.esc1", "reminder")]
+    assert book.cases[AID]["due"] == 60 + 300  # the critical default: told again until someone takes it
+    code, taken = after.on_action(book, AID, "ack", Principal("team-north"), now=61)
+    assert code == 200 and sends(taken) == [("pagerduty-north", f"{AID}.acknowledged", "update")]
+
+
 def test_tokens_are_checked_against_hashes_and_say_who():
     tokens = Tokens(config().care_teams)
     assert tokens.authenticate("Bearer alice-token") == Principal("team-north", "alice")

@@ -73,6 +73,19 @@ async def test_a_channel_that_raises_is_final_at_once_the_fallback_goes_and_the_
     backup.stop()
 
 
+async def test_a_notice_for_a_channel_gone_from_the_config_is_given_up_and_said_so():
+    done: list = []
+
+    async def on_done(sends, used, errors):
+        done.append((used, {name: str(error) for name, error in errors.items()}))
+
+    outbox = Outbox(channels={}, on_done=on_done, retrier=Retrier())
+    outbox.submit(send("pager", fallback="mail"))  # pending in a book from before the config changed
+    await asyncio.wait_for(run(outbox, done, 1), 10)
+    assert done == [(None, {"pager": "pager: no channel of that name in the config",
+                            "mail": "mail: no channel of that name in the config"})]
+
+
 async def test_watch_alerts_of_one_team_go_out_as_one_digest_when_the_window_ends():
     slack = HttpReceiver()
     channels = {"slack": build("slack", {"type": "slack", "url": slack.url})}
