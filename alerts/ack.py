@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import CareTeam
-from .routing import UNASSIGNED, holder
+from .routing import may_take
 
 __all__ = ["ACTIONS", "NOTE_CHARS", "Principal", "Tokens", "answer", "apply"]
 
@@ -69,8 +69,7 @@ def answer(case: Mapping[str, Any] | None, principal: Principal | None, action: 
         return 401
     if case is None:
         return 404
-    team = holder(case["alert"]["care_team"], care_teams)
-    if team != principal.team and team != UNASSIGNED:
+    if not may_take(principal.team, case["alert"]["care_team"], care_teams):
         return 403
     if case["alert"]["status"] == "resolved":
         return 409
