@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import CareTeam
-from .routing import may_take
+from .routing import UNASSIGNED, holder
 
 __all__ = ["ACTIONS", "NOTE_CHARS", "Principal", "Tokens", "answer", "apply"]
 
@@ -69,7 +69,8 @@ def answer(case: Mapping[str, Any] | None, principal: Principal | None, action: 
         return 401
     if case is None:
         return 404
-    if not may_take(principal.team, case["alert"]["care_team"], care_teams):
+    team = holder(case["alert"]["care_team"], care_teams)
+    if team != principal.team and team != UNASSIGNED:
         return 403
     if case["alert"]["status"] == "resolved":
         return 409

@@ -14,7 +14,7 @@ from typing import Any
 
 from .config import CareTeam, Route
 
-__all__ = ["UNASSIGNED", "holder", "matching_routes", "may_take", "owner"]
+__all__ = ["UNASSIGNED", "holder", "matching_routes", "owner"]
 
 UNASSIGNED = "unassigned"
 
@@ -31,11 +31,6 @@ def holder(team: str, care_teams: Collection[str]) -> str:
     unassigned one. An alert whose team was renamed or removed from the config kept escalating, and no token
     could acknowledge it or see it in the console."""
     return team if team in care_teams else UNASSIGNED
-
-
-def may_take(team: str, alert_team: str, care_teams: Collection[str]) -> bool:
-    """Whether `team` may see and act on an alert of `alert_team`: its own, or one any team may take."""
-    return holder(alert_team, care_teams) in (team, UNASSIGNED)
 
 
 def matching_routes(alert: Mapping[str, Any], routes: Sequence[Route]) -> list[Route]:

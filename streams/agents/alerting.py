@@ -45,7 +45,7 @@ from alerts.escalation import DEADLINES
 from alerts.exceptions import DeliveryError
 from alerts.metrics import AlertingMetrics
 from alerts.outbox import Outbox
-from alerts.routing import holder, may_take
+from alerts.routing import UNASSIGNED, holder
 from alerts.silences import from_config
 
 from .books import Books
@@ -320,11 +320,11 @@ class Alerting:
 
     def summaries(self, team: str) -> list[tuple[str, str, str, float]]:
         """(alert id, severity, status, raised) of the alerts in care held here of a team, and of the unassigned
-        ones, which any team may take (`may_take`): from memory, so that a page reads from the store only the cases
+        ones, which any team may take (`holder`): from memory, so that a page reads from the store only the cases
         it shows."""
         teams = self.worker.settings.care_teams
         return [(alert_id, severity, status, raised) for alert_id, (owner, severity, status, raised)
-                in self.summary.items() if may_take(team, owner, teams)]
+                in self.summary.items() if holder(owner, teams) in (team, UNASSIGNED)]
 
     async def ask(self, alert_id: str, command: dict[str, Any], *, wait: float) -> tuple[int, str]:
         """Send an action on an alert held here as a command, and wait until this agent has applied it: its

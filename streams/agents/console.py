@@ -36,7 +36,7 @@ from faust.web import View
 
 from alerts.ack import NOTE_CHARS
 from alerts.alert import is_safety
-from alerts.routing import may_take
+from alerts.routing import UNASSIGNED, holder
 import console as console_package
 from console import pages
 from console.session import COOKIE, Session, Sessions
@@ -225,7 +225,8 @@ class Console:
 
     def _case_for(self, session: Session, alert_id: str) -> dict[str, Any] | None:
         case = self.alerting.case(alert_id)
-        if case is None or not may_take(session.team, case["alert"]["care_team"], self.worker.settings.care_teams):
+        if case is None or holder(case["alert"]["care_team"], self.worker.settings.care_teams) not in (
+                session.team, UNASSIGNED):
             return None  # another team's alert reads as no alert at all
         return case
 
