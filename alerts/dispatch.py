@@ -136,7 +136,7 @@ class Dispatcher:
                   now: float, note: str | None = None) -> tuple[int, Effects]:
         effects = Effects()
         case = book.cases.get(alert_id)
-        code = answer(case, principal, action, care_teams=self.config.care_teams)
+        code = answer(case, principal, action)
         entry = {"action": action, "alert_id": alert_id, "at": now, "by": principal.who if principal else None,
                  "code": code}
         if note:

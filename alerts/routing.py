@@ -9,12 +9,12 @@ severity and reason code; the first match wins unless it says
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .config import CareTeam, Route
 
-__all__ = ["UNASSIGNED", "holder", "matching_routes", "owner"]
+__all__ = ["UNASSIGNED", "matching_routes", "owner"]
 
 UNASSIGNED = "unassigned"
 
@@ -24,13 +24,6 @@ def owner(subject: str, care_teams: Mapping[str, CareTeam]) -> str:
         if any(fnmatch.fnmatchcase(subject, pattern) for pattern in team.subjects):
             return name
     return UNASSIGNED
-
-
-def holder(team: str, care_teams: Collection[str]) -> str:
-    """Which team may take an alert of `team`: that team while the config has it, else any team, as for an
-    unassigned one. An alert whose team was renamed or removed from the config kept escalating, and no token
-    could acknowledge it or see it in the console."""
-    return team if team in care_teams else UNASSIGNED
 
 
 def matching_routes(alert: Mapping[str, Any], routes: Sequence[Route]) -> list[Route]:

@@ -74,8 +74,7 @@ class Actions:
     async def perform(self, principal: Principal, alert_id: str, action: str, *,
                       note: str | None = None) -> tuple[int, dict[str, Any]]:
         """Apply a person's action through the agent and answer from what it applied."""
-        code = answer(self.alerting.case(alert_id) if action in ACTIONS else None, principal, action,
-                      care_teams=self.worker.settings.care_teams)
+        code = answer(self.alerting.case(alert_id) if action in ACTIONS else None, principal, action)
         if code != 200:
             reason = {404: "no such alert here", 403: "the alert belongs to another care team",
                       409: "the alert is resolved"}[code]

@@ -45,7 +45,7 @@ from alerts.escalation import DEADLINES
 from alerts.exceptions import DeliveryError
 from alerts.metrics import AlertingMetrics
 from alerts.outbox import Outbox
-from alerts.routing import UNASSIGNED, holder
+from alerts.routing import UNASSIGNED
 from alerts.silences import from_config
 
 from .books import Books
@@ -195,9 +195,7 @@ class Alerting:
             future.set_result(answered)
 
     def _tell_watchers(self, books: Iterable[Book]) -> None:
-        configured = self.worker.settings.care_teams
-        teams = frozenset(holder(case["alert"]["care_team"], configured) for book in books
-                          for case in book.cases.values())
+        teams = frozenset(case["alert"]["care_team"] for book in books for case in book.cases.values())
         for queue in self.watchers:
             if not queue.full():  # a page that is behind refreshes once anyway
                 queue.put_nowait(teams)
@@ -320,11 +318,9 @@ class Alerting:
 
     def summaries(self, team: str) -> list[tuple[str, str, str, float]]:
         """(alert id, severity, status, raised) of the alerts in care held here of a team, and of the unassigned
-        ones, which any team may take (`holder`): from memory, so that a page reads from the store only the cases
-        it shows."""
-        teams = self.worker.settings.care_teams
+        ones, which any team may take: from memory, so that a page reads from the store only the cases it shows."""
         return [(alert_id, severity, status, raised) for alert_id, (owner, severity, status, raised)
-                in self.summary.items() if holder(owner, teams) in (team, UNASSIGNED)]
+                in self.summary.items() if owner in (team, UNASSIGNED)]
 
     async def ask(self, alert_id: str, command: dict[str, Any], *, wait: float) -> tuple[int, str]:
         """Send an action on an alert held here as a command, and wait until this agent has applied it: its

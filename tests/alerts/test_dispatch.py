@@ -94,14 +94,6 @@ def test_answers_in_the_contract_order():
     assert d.on_action(book, AID, "ack", tokens.authenticate("Bearer alice-token"), now=1)[0] == 200
 
 
-def test_an_alert_whose_team_left_the_config_may_be_taken_by_any_team():
-    d, book = dispatcher(), Book()
-    gone = alert(alert_id="al-" + "7" * 40, care_team="team-west")  # renamed or removed since it was raised
-    d.on_alert(book, gone, now=0)
-    assert d.on_action(book, gone["alert_id"], "ack", Principal("team-south"), now=1)[0] == 200
-    assert d.on_tick(book, now=10_000).sends == []  # taken: escalation stopped
-
-
 def test_open_cases_outlive_a_config_without_their_channels_and_policy():
     before = config(escalations={"pages": {"steps": [{"wait": "1m"}]}},
                     routes=[{"match": {}, "channels": ["pager"], "escalation": "pages", "fallback": "mail"}])

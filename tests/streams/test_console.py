@@ -345,24 +345,6 @@ def test_a_storm_gets_a_bounded_inbox_and_live_updates_at_most_once_a_second(wor
     hook.stop()
 
 
-def test_an_alert_of_a_team_gone_from_the_config_shows_to_every_team_and_any_may_take_it(
-        worker_factory, topics, visitor):
-    """It kept escalating, and no token could see it in the console or acknowledge it."""
-    hook = HttpReceiver()
-    worker = worker_factory(config=console_config(hook.url))
-    gone = alert(alert_id=f"al-{77:040x}", subject="p-west01", care_team="team-west")  # renamed since it was raised
-    topics.send_raw([(b"p-west01", orjson.dumps(gone))], topic=ALERTS)
-    wait_for(lambda: hook.received(), timeout=60, what="the alert at the webhook")
-    north, south = visitor(worker.url), visitor(worker.url)
-    for who, token in ((north, "north-token"), (south, "south-token")):
-        assert who.sign_in(token).status_code == 303
-        assert gone["alert_id"] in who.request("GET", "/console/inbox/rows").text
-    taken = south.request("POST", f"/console/alerts/{gone['alert_id']}/ack",
-                          data={"csrf": south.csrf(), "note": "ours now"})
-    assert taken.status_code == 303 and "Acknowledged" in south.request("GET", taken.headers["location"]).text
-    hook.stop()
-
-
 def test_with_two_workers_the_console_of_either_shows_and_acts_on_every_alert_of_the_team(
         worker_factory, topics, visitor, monkeypatch):
     monkeypatch.setenv("CONSOLE_TWO_WORKERS_SECRET", "a key both workers share, 32 bytes")
