@@ -31,7 +31,7 @@ import logging
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from .continuity import Continuity
     from .watchdog import Progress
 
-__all__ = ["Alerting", "install"]
+__all__ = ["Alerting", "Ticks", "install"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,30 @@ PARSED_BOOKS = 1_024
 #: the largest alert taken into care (the pipeline's are about 1 KB): each case is one record of the books'
 #: changelog, which takes 1 MB at most, and a record the broker refuses would be sent again for good
 MAX_ALERT_BYTES = 64 * 1024
+
+
+class Ticks:
+    """The people whose tick is on its way: one at a time each, and another once one has gone unanswered for
+    `patience` seconds. A tick dead-lettered, or answered by the worker that held the person during a rebalance,
+    would otherwise hold their escalation back for good; a second tick escalates nothing twice (the first moved
+    the deadlines on)."""
+
+    def __init__(self, *, patience: float = 30.0) -> None:
+        self.patience = patience
+        self._sent: dict[str, float] = {}  # subject -> when its tick was sent
+
+    def due(self, deadlines: Mapping[str, float], *, now: float) -> list[str]:
+        """The people to send a tick now, given their next deadlines."""
+        due = [subject for subject, at in deadlines.items()
+               if at <= now and now - self._sent.get(subject, -self.patience) >= self.patience]
+        self._sent.update(dict.fromkeys(due, now))
+        return due
+
+    def answered(self, subject: str) -> None:
+        self._sent.pop(subject, None)
+
+    def clear(self) -> None:
+        self._sent.clear()
 
 
 class Alerting:
@@ -98,7 +122,7 @@ class Alerting:
         self.due: dict[str, float] = {}  # subject -> next escalation deadline
         self.open: dict[str, Counter] = {}  # subject -> firing, unacknowledged alerts by severity
         self.firing: dict[str, list[tuple[str, float]]] = {}  # subject -> (severity, raised) of those alerts
-        self.ticking: set[str] = set()
+        self.ticking = Ticks()
         self.waiting: dict[str, asyncio.Future] = {}
         #: queues of the console's live pages: each gets the care teams whose alerts changed
         self.watchers: set[asyncio.Queue] = set()
@@ -178,7 +202,7 @@ class Alerting:
                       if entry.get("status_from") == "firing" and entry.get("status_to") != "firing"]
             then.append(lambda: self._answer(command.get("id", ""), answered, waited))
         elif kind == "tick":
-            then.append(lambda: self.ticking.discard(subject))
+            then.append(lambda: self.ticking.answered(subject))
             effects = self.dispatcher.on_tick(book, now=now)
         elif kind == "delivered":
             self.dispatcher.on_delivered(book, command["alert_id"], command["key"], channel=command["channel"])
@@ -288,13 +312,13 @@ class Alerting:
                           if severity in DEADLINES and now - raised > DEADLINES[severity])
         for severity in DEADLINES:
             self.metrics.overdue.labels(severity).set(overdue[severity])
-        due = [subject for subject, at in self.due.items() if at <= now and subject not in self.ticking]
-        self.ticking.update(due)
+        due = self.ticking.due(self.due, now=now)
         await send_all([{"topic": self.worker.commands, "key": s.encode(), "value": b'{"type":"tick"}'} for s in due])
 
     def _scan(self) -> None:
         """Rebuild the index from the books this worker holds now, and send what is pending again."""
         self.index.clear()
+        self.ticking.clear()  # a tick sent before may have been answered by the worker that held the person then
         self.ids_of.clear()
         self.summary.clear()
         self.due.clear()
