@@ -143,6 +143,9 @@ class AlertingSettings(_Strict):
     retry_cap: Duration = Field(default=120, gt=0)
     #: resolved alerts are remembered this long (to answer 409) and then forgotten
     resolved_retention: Duration = 30 * 86400
+    #: silences made through the API are deleted from the silences topic this long after they end (the audit
+    #: trail keeps who made them and until when), so that it does not grow with every silence ever made
+    silence_retention: Duration = 5 * 86400
     #: how often escalation deadlines and digest windows are checked
     tick: Duration = Field(default=1, gt=0)
 

@@ -44,6 +44,7 @@ class Silences:
         self.tokens = tokens
         self.configured = from_config(worker.settings.silences)
         self.made: dict[str, Silence] = {}
+        self._forgetting: set[str] = set()  # ids whose tombstone is sent and not yet read back
         self.read_to = -1
         self._progress = asyncio.Event()
         self._applied = 0.0
@@ -73,14 +74,25 @@ class Silences:
                             self.made[silence.id] = silence
                         else:
                             self.made.pop(record.key.decode(), None)
+                            self._forgetting.discard(record.key.decode())
                         self.read_to = record.offset
                     self._apply()
                     self._progress.set()
                     self._progress = asyncio.Event()
+                    await self._forget()
                 if time.monotonic() - self._applied > _ENDED_EVERY:  # those that ended meanwhile
                     self._apply()
+                    await self._forget()
         finally:
             await consumer.stop()
+
+    async def _forget(self) -> None:
+        """Tombstone the silences that ended more than `alerting.silence_retention` ago. Every worker may: the
+        tombstones of one silence, however many, delete the one record."""
+        ended = time.time() - self.worker.settings.alerting.silence_retention
+        gone = [key for key, silence in self.made.items() if silence.until <= ended and key not in self._forgetting]
+        self._forgetting.update(gone)
+        await send_all([{"topic": self.worker.silences, "key": key.encode(), "value": None} for key in gone])
 
     async def _write(self, silence: Silence, *, action: str, who: str) -> None:
         sent = await self.worker.silences.send(key=silence.id.encode(), value=orjson.dumps(silence.to_dict()),

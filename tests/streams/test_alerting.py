@@ -15,7 +15,7 @@ import pytest
 from kafka.partitioner.default import murmur2
 
 from streams.agents.alerting import Ticks
-from streams.topics import ALERTS, ALERTS_DLQ, AUDIT
+from streams.topics import ALERTS, ALERTS_DLQ, AUDIT, SILENCES
 from tests.alerts.conftest import alert
 from tests.factory import event
 from tests.processes import wait_for
@@ -263,7 +263,7 @@ def test_a_tick_that_is_never_answered_is_sent_again_so_no_escalation_is_held_ba
 
 def test_silences_through_the_api_are_team_scoped_audited_and_never_mute_a_safety_alert(worker_factory, topics):
     hook = HttpReceiver()
-    worker = worker_factory(config=alerting_config(hook.url))
+    worker = worker_factory(config=alerting_config(hook.url, silence_retention="0s"))
     url = f"{worker.url}/v1/silences"
     alice = {"Authorization": "Bearer alice"}
     assert httpx.post(url, json={"duration": "1h"}).status_code == 401
@@ -283,8 +283,13 @@ def test_silences_through_the_api_are_team_scoped_audited_and_never_mute_a_safet
     item = f"{url}/{silence['id']}"
     assert httpx.delete(item, headers={"Authorization": "Bearer south-token"}).status_code == 403
     assert httpx.delete(f"{url}/sil-unknown", headers=alice).status_code == 404
+    kept = [r for r in topics.read_all(SILENCES) if r.key == silence["id"].encode()]
+    assert kept and all(r.value for r in kept)  # in force: kept
     assert httpx.delete(item, headers=alice).status_code == 200
     assert httpx.get(url, headers=alice).json()["silences"] == []
+    # ended longer ago than `silence_retention`: deleted from the topic, and the audit trail keeps its record
+    wait_for(lambda: any(r.key == silence["id"].encode() and r.value is None for r in topics.read_all(SILENCES)),
+             timeout=30, what="the ended silence's tombstone")
     audit = [orjson.loads(r.value) for r in topics.read_all(AUDIT)]
     assert [(e["action"], e["by"]) for e in audit if e.get("silence") == silence["id"]] == [
         ("silence", "team-north/alice"), ("unsilence", "team-north/alice")]
