@@ -160,6 +160,9 @@ class GatewaySettings(_Section):
     port: int = Field(default=8080, ge=1, le=65535)
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
     max_events: int = Field(default=500, ge=1)
+    #: how long a request waits for the broker to take its events; then the ones not taken are answered as failed
+    #: (503: send again), rather than the request hanging for the producer's 40 s and past most clients' timeouts
+    publish_timeout: Duration = Field(default=10, gt=0)
     clients: dict[str, GatewayClient] = {}
 
 

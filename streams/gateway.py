@@ -9,8 +9,9 @@ idempotence; the answer is 202 with one result per event, in order.
 Answers: 401 without a valid bearer token (tokens per client, stored as
 SHA-256, each allowed a set of `source` patterns); 400 for a body that is
 not JSON or not an event/array; 413 over `gateway.max_body_bytes` or
-`gateway.max_events`; 415 for another media type; 503 when the broker did
-not take every valid event (the results say which; resending is safe, the
+`gateway.max_events`; 415 for another media type; 503 with `Retry-After`
+when the broker did not take every valid event within
+`gateway.publish_timeout` (the results say which; resending is safe, the
 worker drops repeats by `(source, id)`).
 """
 
@@ -142,7 +143,7 @@ class Gateway:
     async def _publish(self, items: list[Any], client: GatewayClient) -> web.Response:
         now = time.time()
         results: list[dict[str, Any]] = []
-        pending: list[tuple[int, asyncio.Future]] = []
+        valid: list[tuple[int, bytes, bytes]] = []  # (index, value, key)
         skew = self._settings.ingest.max_future_skew
         for index, item in enumerate(items):
             raw = orjson.dumps(item)
@@ -157,30 +158,51 @@ class Gateway:
                 results.append({"index": index, "status": "rejected", "code": error.code, "error": str(error)})
                 continue
             results.append({"index": index, "id": event.id, "status": "accepted"})
-            future = await self._producer.send(
-                self._topic, value=raw, key=event.subject.encode(), headers=[("content-type", SINGLE.encode())]
-            )
-            pending.append((index, future))
+            valid.append((index, raw, event.subject.encode()))
         failed = 0
-        if pending:
-            outcomes = await asyncio.gather(*(future for _, future in pending), return_exceptions=True)
-            for (index, _), outcome in zip(pending, outcomes):
-                if isinstance(outcome, BaseException):
-                    if not isinstance(outcome, KafkaError):
-                        raise outcome
-                    failed += 1
-                    results[index] = {
-                        "index": index,
-                        "id": results[index]["id"],
-                        "status": "failed",
-                        "error": f"the broker did not take the event ({type(outcome).__name__}); send it again",
-                    }
+        for index, error in (await self._send(valid)).items():
+            failed += 1
+            results[index] = {"index": index, "id": results[index]["id"], "status": "failed",
+                              "error": f"{error}; send it again"}
         accepted = sum(1 for r in results if r["status"] == "accepted")
         rejected = sum(1 for r in results if r["status"] == "rejected")
         for result, count in (("accepted", accepted), ("rejected", rejected), ("failed", failed)):
             self._metrics.events.labels(result).inc(count)
         body = {"accepted": accepted, "rejected": rejected, "failed": failed, "results": results}
-        return web.json_response(body, status=503 if failed else 202, dumps=_dumps)
+        if failed:
+            return web.json_response(body, status=503, headers={"Retry-After": "5"}, dumps=_dumps)
+        return web.json_response(body, status=202, dumps=_dumps)
+
+    async def _send(self, valid: list[tuple[int, bytes, bytes]]) -> dict[int, str]:
+        """Publish in order, within `gateway.publish_timeout`: why each event the broker did not take, by index.
+
+        An event answered as failed may still reach the broker later; sent again, it is a duplicate, which the
+        worker drops by `(source, id)`."""
+        timeout = self._settings.gateway.publish_timeout
+        deadline = time.monotonic() + timeout
+        late = f"the broker did not take the event within {timeout:g} s"
+        sent: list[tuple[int, asyncio.Future]] = []
+        why: dict[int, str] = {}
+        for index, raw, key in valid:  # one after another: a person's events keep their order
+            try:
+                sent.append((index, await asyncio.wait_for(self._producer.send(
+                    self._topic, value=raw, key=key, headers=[("content-type", SINGLE.encode())]),
+                    max(0.0, deadline - time.monotonic()))))
+            except asyncio.TimeoutError:
+                why[index] = late
+            except KafkaError as exc:
+                why[index] = f"the broker did not take the event ({type(exc).__name__})"
+        if sent:  # waited for, never cancelled: the producer settles each future itself
+            await asyncio.wait([future for _, future in sent], timeout=max(0.0, deadline - time.monotonic()))
+        for index, future in sent:
+            if not future.done():
+                why[index] = late
+            elif future.cancelled() or future.exception() is not None:
+                error = asyncio.CancelledError() if future.cancelled() else future.exception()
+                if not isinstance(error, KafkaError):
+                    log.error("publishing an event failed (%s)", type(error).__name__)
+                why[index] = f"the broker did not take the event ({type(error).__name__})"
+        return why
 
     def _authenticate(self, header: str) -> GatewayClient | None:
         scheme, _, token = header.partition(" ")

@@ -287,7 +287,7 @@ def test_abuse_of_the_http_surfaces_gets_the_contracts_answers(topics, worker_fa
 
 
 def test_the_broker_stopped_and_restarted_mid_run_loses_nothing(scale, topics, worker_factory, run_id, tmp_path,
-                                                              report):
+                                                              report, request):
     if os.environ.get("CAREWATCH_TEST_BOOTSTRAP"):
         pytest.skip("the broker is not this suite's to stop")
     hook = HttpReceiver()
@@ -304,12 +304,31 @@ def test_the_broker_stopped_and_restarted_mid_run_loses_nothing(scale, topics, w
             workers.append(worker_factory(name=f"w{len(workers)}", config=config(hook.url),
                                           data_dir=tmp_path / "store"))
 
+    gateway = GatewayProcess(root=workers[0].root, workdir=tmp_path / "gateway", bootstrap=topics.bootstrap,
+                             prefix=topics.prefix, port=free_port(), extra={"gateway": {"publish_timeout": 1}},
+                             clients={"app": {"token_sha256": sha("app-token"), "sources": ["*"]}})
+    gateway.start()
+    request.addfinalizer(gateway.stop)
+
+    def post_again() -> httpx.Response:
+        """The stream's first event again, through the gateway: a duplicate, which earns nothing."""
+        return httpx.post(f"{gateway.url}/v1/events", content=records[0][1], timeout=20,
+                          headers={"Authorization": "Bearer app-token", "Content-Type": "application/cloudevents+json"})
+
+    assert post_again().status_code == 202
     wait_for(lambda: sum(workers[0].outcomes().values()) >= len(records) // 4, timeout=300,
              what="a quarter of the stream")
     assert topics.lag(group, EVENTS) > 0, "the stream ended before the broker stopped: make it longer"
     try:
         subprocess.run([KAFKA, "stop"], check=True, capture_output=True)
-        time.sleep(scale.outage)  # the outage itself
+        stopped = time.monotonic()
+        # the gateway answers within its publish_timeout, 503 and "send it again", rather than hang for 40 s
+        refused = post_again()
+        assert refused.status_code == 503 and refused.headers["Retry-After"], refused.text
+        assert refused.json()["failed"] == 1 and refused.json()["results"][0]["status"] == "failed"
+        answered = time.monotonic() - stopped
+        assert answered < 5
+        time.sleep(max(0.0, scale.outage - (time.monotonic() - stopped)))  # the outage itself
     finally:
         subprocess.run([KAFKA, "start"], check=True, capture_output=True)
     restarted = time.monotonic()
@@ -317,6 +336,7 @@ def test_the_broker_stopped_and_restarted_mid_run_loses_nothing(scale, topics, w
     wait_for(lambda: supervise() or topics.lag(group, EVENTS) < left or left == 0, timeout=300,
              what="progress after the broker came back", interval=0.5)
     recover = time.monotonic() - restarted
+    wait_for(lambda: post_again().status_code == 202, timeout=120, what="the gateway taking events again")
     wait_for(lambda: supervise() or topics.lag(group, EVENTS) == 0, timeout=600, what="every event committed",
              interval=0.5)
     result = reconcile(topics, sent)
@@ -328,5 +348,6 @@ def test_the_broker_stopped_and_restarted_mid_run_loses_nothing(scale, topics, w
     report(scenario=f"2. the broker stopped for {scale.outage:.0f} s mid-run and started again "
                     f"({len(workers) - 1} worker restart(s) by the supervisor)",
            events=result.events, lost=result.lost, duplicated_alerts=result.duplicated_alerts, alerts=result.alerts,
-           recover=f"{recover:.0f} s from the broker's start to progress")
+           recover=f"{recover:.0f} s from the broker's start to progress; meanwhile the gateway answered 503 in "
+                   f"{answered:.1f} s")
     hook.stop()
