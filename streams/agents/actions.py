@@ -3,7 +3,8 @@
 `POST /v1/alerts/{alert_id}/{ack|resolve}` with a team or member token. The
 answers come in the contract's order (alerts/ack.py): 401, 404, 403, 409,
 then 200 from what the agent applied, or 503 when it has not applied the
-action in time (it is queued; asking again is safe). An alert in a
+action within 10 s, the send to the broker included (it may still apply;
+asking again is safe: a repeated ack changes nothing). An alert in a
 partition another worker of the group holds is asked of that worker. Each
 refusal goes to the audit trail like a done action, and is answered once
 the broker has it. The console's forms come through `perform` and `refuse`
@@ -85,7 +86,7 @@ class Actions:
                 "member": principal.member, "note": note}, wait=_ANSWER_WAIT)
         except asyncio.TimeoutError:
             self.alerting.metrics.actions.labels(action, "503").inc()
-            return 503, {"error": "the action is queued but not yet applied; ask again"}
+            return 503, {"error": "the action is not applied yet (is the broker away?); ask again"}
         self.alerting.metrics.actions.labels(action, str(code)).inc()
         return code, {"alert_id": alert_id, "status": status}
 

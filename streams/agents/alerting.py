@@ -348,14 +348,16 @@ class Alerting:
 
     async def ask(self, alert_id: str, command: dict[str, Any], *, wait: float) -> tuple[int, str]:
         """Send an action on an alert held here as a command, and wait until this agent has applied it: its
-        answer (code, the alert's status). asyncio.TimeoutError when it has not within `wait` seconds."""
+        answer (code, the alert's status). asyncio.TimeoutError when it has not within `wait` seconds, the send
+        included: in a broker outage the person is told to ask again, while the send goes on trying."""
         command_id = uuid.uuid4().hex
         future = asyncio.get_running_loop().create_future()
         self.waiting[command_id] = future
         try:
-            await send_all([{"topic": self.worker.commands, "key": self.index[alert_id].encode(),
-                             "value": orjson.dumps({**command, "id": command_id})}])
-            return await asyncio.wait_for(future, wait)
+            async with asyncio.timeout(wait):
+                await asyncio.shield(send_all([{"topic": self.worker.commands, "key": self.index[alert_id].encode(),
+                                                "value": orjson.dumps({**command, "id": command_id})}]))
+                return await future
         finally:
             self.waiting.pop(command_id, None)
 
