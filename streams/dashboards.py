@@ -94,6 +94,17 @@ def pipeline_health() -> Dashboard:
         .with_panel(_series("Person state size (median written)", "bytes",
                             ("histogram_quantile(0.5, sum by (le) (rate(carewatch_state_person_bytes_bucket[15m])))",
                              "median")))
+        .with_row(Row("Ingest gateway (HTTP)"))
+        .with_panel(_series("Gateway requests by status", "reqps",
+                            ("sum by (status) (rate(carewatch_gateway_requests_total[5m]))", "{{status}}"), width=8,
+                            description="503: the broker did not take every event in time; the app sends them again"))
+        .with_panel(_series("Gateway events by result", "ops",
+                            ("sum by (result) (rate(carewatch_gateway_events_total[5m]))", "{{result}}"), width=8,
+                            description="rejected: refused with a reason naming the field; failed: to send again"))
+        .with_panel(_series("Gateway publish time", "s",
+                            ("histogram_quantile(0.99, sum by (le) (rate(carewatch_gateway_publish_seconds_bucket[5m])))",
+                             "p99"), width=8,
+                            description="From a request's arrival to the broker's acknowledgement of its events"))
     )
 
 

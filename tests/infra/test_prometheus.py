@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,7 +17,7 @@ from streams.dashboards import build, queries
 from streams.publish import Publisher
 from streams.topics import EVENTS
 from tests.factory import event
-from tests.processes import free_port, wait_for
+from tests.processes import GatewayProcess, free_port, wait_for
 
 PROMETHEUS = Path(__file__).resolve().parents[2] / "infra" / "prometheus"
 RULES = PROMETHEUS / "rules" / "carewatch.yml"
@@ -84,27 +85,40 @@ def prometheus(tmp_path):
 
 
 @pytest.mark.kafka
-def test_a_live_worker_is_scraped_every_rule_evaluates_and_every_panel_has_data(prometheus, worker_factory, topics):
+def test_a_live_worker_and_gateway_are_scraped_every_rule_evaluates_and_every_panel_has_data(
+        prometheus, worker_factory, topics, tmp_path):
     start, query = prometheus
     worker = worker_factory(config={"worker": {"stall_timeout": 4}})  # the watchdog (and lag gauges) every second
-    start({"carewatch-worker": [worker.url.removeprefix("http://")]})
-    cohort = simulate(CohortConfig(people=20, days=20, seed=7, episode_share=0.5))
-    lines = [orjson.dumps(e) for e in cohort.events()]
-    lines += [orjson.dumps(event("consent", subject="p-prom01", event_id="prom-c")),  # one alert at least
-              orjson.dumps(event("survey", subject="p-prom01", event_id="prom-1", instrument="phq9",
-                                 items=[1, 1, 1, 1, 1, 1, 1, 1, 3]))]
-    with Publisher(bootstrap_servers=topics.bootstrap, topic=topics.name(EVENTS)) as publisher:
-        assert all(r.ok for r in publisher.publish_many(lines))
-    worker.wait_outcomes(len(lines))
-    wait_for(lambda: (r := query("sum(carewatch_ingest_events_total)")["data"]["result"])
-             and float(r[0]["value"][1]) >= len(lines), timeout=60, what="Prometheus to scrape every outcome")
-    assert query('up{job="carewatch-worker"}')["data"]["result"][0]["value"][1] == "1"
-    for name, expr in rule_expressions():
-        answer = query(expr)
-        assert answer["status"] == "success", (name, answer)
-    wait_for(lambda: query("carewatch:ingest_events:rate5m")["data"]["result"], timeout=30,
-             what="a recording rule to have a series")
-    for dashboard in build().values():
-        for title, expr in queries(dashboard):
-            wait_for(lambda: query(expr)["data"]["result"], timeout=30,
-                     what=f"panel '{title}' of {dashboard['uid']} to return a series: {expr}")
+    gateway = GatewayProcess(root=worker.root, workdir=tmp_path / "gateway", bootstrap=topics.bootstrap,
+                             prefix=topics.prefix, port=free_port(),
+                             clients={"app": {"token_sha256": hashlib.sha256(b"app-token").hexdigest()}})
+    gateway.start()
+    try:
+        start({"carewatch-worker": [worker.url.removeprefix("http://")],
+               "carewatch-gateway": [gateway.url.removeprefix("http://")]})
+        cohort = simulate(CohortConfig(people=20, days=20, seed=7, episode_share=0.5))
+        lines = [orjson.dumps(e) for e in cohort.events()]
+        with Publisher(bootstrap_servers=topics.bootstrap, topic=topics.name(EVENTS)) as publisher:
+            assert all(r.ok for r in publisher.publish_many(lines))
+        crisis = [event("consent", subject="p-prom01", event_id="prom-c"),  # one alert at least, over HTTP
+                  event("survey", subject="p-prom01", event_id="prom-1", instrument="phq9",
+                        items=[1, 1, 1, 1, 1, 1, 1, 1, 3])]
+        assert httpx.post(f"{gateway.url}/v1/events", json=crisis, timeout=20,
+                          headers={"Authorization": "Bearer app-token"}).status_code == 202
+        worker.wait_outcomes(len(lines) + len(crisis))
+        wait_for(lambda: (r := query("sum(carewatch_ingest_events_total)")["data"]["result"])
+                 and float(r[0]["value"][1]) >= len(lines) + len(crisis), timeout=60,
+                 what="Prometheus to scrape every outcome")
+        assert {r["metric"]["job"]: r["value"][1] for r in query("up")["data"]["result"]} == {
+            "carewatch-worker": "1", "carewatch-gateway": "1"}
+        for name, expr in rule_expressions():
+            answer = query(expr)
+            assert answer["status"] == "success", (name, answer)
+        wait_for(lambda: query("carewatch:ingest_events:rate5m")["data"]["result"], timeout=30,
+                 what="a recording rule to have a series")
+        for dashboard in build().values():
+            for title, expr in queries(dashboard):
+                wait_for(lambda: query(expr)["data"]["result"], timeout=30,
+                         what=f"panel '{title}' of {dashboard['uid']} to return a series: {expr}")
+    finally:
+        gateway.stop()
