@@ -99,8 +99,8 @@ def main() -> None:
         consumer.seek(tp, offset)
     raised = [json.loads(record.value) for record in consumer]
     consumer.close()
-    print(f"\n{alerts}: {len(raised)} new alerts (CONTRACT §2 objects; the console channel will print them "
-          "once alert delivery lands)")
+    print(f"\n{alerts}: {len(raised)} new alerts (CONTRACT §2 objects; routed to the console channel, which "
+          "prints them in the worker's log, and shown in the care-team console)")
     for alert in raised[:8]:
         reasons = "; ".join(r["detail"] for r in alert["reasons"])
         print(f"  [{alert['severity']}] {alert['subject']} -> {alert['care_team']}: {reasons}")
