@@ -31,7 +31,7 @@ import logging
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -52,13 +52,14 @@ from .books import Books
 from .continuity import install as continuity_for
 from .produce import Gathered, send_all
 from .store import Parsed, send_changelog, write_all
+from .ticks import Ticks
 
 if TYPE_CHECKING:
     from ..app import Worker
     from .continuity import Continuity
     from .watchdog import Progress
 
-__all__ = ["Alerting", "Ticks", "install"]
+__all__ = ["Alerting", "install"]
 
 log = logging.getLogger(__name__)
 
@@ -71,30 +72,6 @@ PARSED_BOOKS = 1_024
 #: the largest alert taken into care (the pipeline's are about 1 KB): each case is one record of the books'
 #: changelog, which takes 1 MB at most, and a record the broker refuses would be sent again for good
 MAX_ALERT_BYTES = 64 * 1024
-
-
-class Ticks:
-    """The people whose tick is on its way: one at a time each, and another once one has gone unanswered for
-    `patience` seconds. A tick dead-lettered, or answered by the worker that held the person during a rebalance,
-    would otherwise hold their escalation back for good; a second tick escalates nothing twice (the first moved
-    the deadlines on)."""
-
-    def __init__(self, *, patience: float = 30.0) -> None:
-        self.patience = patience
-        self._sent: dict[str, float] = {}  # subject -> when its tick was sent
-
-    def due(self, deadlines: Mapping[str, float], *, now: float) -> list[str]:
-        """The people to send a tick now, given their next deadlines."""
-        due = [subject for subject, at in deadlines.items()
-               if at <= now and now - self._sent.get(subject, -self.patience) >= self.patience]
-        self._sent.update(dict.fromkeys(due, now))
-        return due
-
-    def answered(self, subject: str) -> None:
-        self._sent.pop(subject, None)
-
-    def clear(self) -> None:
-        self._sent.clear()
 
 
 class Alerting:

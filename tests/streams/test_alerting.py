@@ -14,7 +14,6 @@ import pytest
 
 from kafka.partitioner.default import murmur2
 
-from streams.agents.alerting import Ticks
 from streams.topics import ALERTS, ALERTS_DLQ, AUDIT, SILENCES
 from tests.alerts.conftest import alert
 from tests.factory import event
@@ -242,23 +241,6 @@ def test_escalation_resumes_on_time_after_a_crash(worker_factory, topics, tmp_pa
     assert 1 <= ids.count("esc1") <= 2  # at least once: a crash may repeat the step in flight
     assert ids.index("esc2") > ids.index("esc1")
     hook.stop()
-
-
-def test_a_tick_that_is_never_answered_is_sent_again_so_no_escalation_is_held_back_for_good():
-    ticks = Ticks(patience=30)
-    deadlines = {"p-due": 100.0, "p-later": 500.0}
-    assert ticks.due(deadlines, now=100) == ["p-due"]
-    assert ticks.due(deadlines, now=110) == []  # on its way: one at a time
-    ticks.answered("p-due")
-    assert ticks.due(deadlines, now=111) == ["p-due"]  # answered, and due still: the next goes at once
-    # that one is dead-lettered, or answered by the worker that held the person in a rebalance
-    assert ticks.due(deadlines, now=140) == []
-    assert ticks.due(deadlines, now=141) == ["p-due"]
-    ticks.clear()  # the worker's partitions changed
-    assert ticks.due(deadlines, now=142) == ["p-due"]
-    ticks.answered("p-due")
-    deadlines["p-due"] = 600.0  # escalated: its next step is later
-    assert ticks.due(deadlines, now=500) == ["p-later"]
 
 
 def test_silences_through_the_api_are_team_scoped_audited_and_never_mute_a_safety_alert(worker_factory, topics):
