@@ -176,24 +176,27 @@ class Gateway:
     async def _send(self, valid: list[tuple[int, bytes, bytes]]) -> dict[int, str]:
         """Publish in order, within `gateway.publish_timeout`: why each event the broker did not take, by index.
 
-        An event answered as failed may still reach the broker later; sent again, it is a duplicate, which the
-        worker drops by `(source, id)`."""
+        An event that could not be handed to the producer fails the ones after it too, so that none of them
+        overtakes it; one answered as failed may still reach the broker later, and sent again it is a duplicate,
+        which the worker drops by `(source, id)`."""
         timeout = self._settings.gateway.publish_timeout
-        deadline = time.monotonic() + timeout
         late = f"the broker did not take the event within {timeout:g} s"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         sent: list[tuple[int, asyncio.Future]] = []
-        why: dict[int, str] = {}
-        for index, raw, key in valid:  # one after another: a person's events keep their order
-            try:
-                sent.append((index, await asyncio.wait_for(self._producer.send(
-                    self._topic, value=raw, key=key, headers=[("content-type", SINGLE.encode())]),
-                    max(0.0, deadline - time.monotonic()))))
-            except asyncio.TimeoutError:
-                why[index] = late
-            except KafkaError as exc:
-                why[index] = f"the broker did not take the event ({type(exc).__name__})"
+        unsent = late
+        try:
+            async with asyncio.timeout_at(deadline):
+                for index, raw, key in valid:
+                    sent.append((index, await self._producer.send(
+                        self._topic, value=raw, key=key, headers=[("content-type", SINGLE.encode())])))
+        except TimeoutError:
+            pass
+        except KafkaError as exc:
+            unsent = f"the broker did not take the event ({type(exc).__name__})"
+        why = {index: unsent for index, _, _ in valid[len(sent):]}
         if sent:  # waited for, never cancelled: the producer settles each future itself
-            await asyncio.wait([future for _, future in sent], timeout=max(0.0, deadline - time.monotonic()))
+            await asyncio.wait([future for _, future in sent], timeout=max(0.0, deadline - loop.time()))
         for index, future in sent:
             if not future.done():
                 why[index] = late
