@@ -32,6 +32,10 @@ class AlertingMetrics:
                              "Firing alerts no human has acknowledged past their severity's deadline (CONTRACT §2: "
                              "critical 5 min, urgent 60 min), in the partitions this worker holds.",
                              ["severity"], registry=registry)
+        self.unowned = Gauge("carewatch_alerting_unowned_alerts",
+                             "Alerts in care, not resolved, whose care team the config no longer names, in the "
+                             "partitions this worker holds: no token may act on them (403), so they escalate until "
+                             "the config names the team again.", registry=registry)
         self.ack_seconds = Histogram(
             "carewatch_alerting_time_to_acknowledge_seconds", "From an alert's notice to its first human action.",
             ["severity"], registry=registry, buckets=(30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600))

@@ -91,6 +91,10 @@ def pipeline_health() -> Dashboard:
                             ("sum by (outcome) (rate(carewatch_alerting_errors_total[5m]))", "{{outcome}}"),
                             description="retried: held back and tried again; dead_lettered: can never be applied, "
                                         "on carewatch.alerts.dlq (an alert there reaches no care team)"))
+        .with_panel(_series("Alerts no team can take", "none",
+                            ("sum(carewatch_alerting_unowned_alerts)", "unowned"),
+                            description="Alerts in care of a care team the config no longer names: they escalate, "
+                                        "and every token gets 403 until the config names the team again"))
         .with_panel(_series("Person state size (median written)", "bytes",
                             ("histogram_quantile(0.5, sum by (le) (rate(carewatch_state_person_bytes_bucket[15m])))",
                              "median")))

@@ -100,6 +100,9 @@ class Alerting:
         self.open: dict[str, Counter] = {}  # subject -> firing, unacknowledged alerts by severity
         self.firing: dict[str, list[tuple[str, float]]] = {}  # subject -> (severity, raised) of those alerts
         self.ticking = Ticks()
+        #: subject -> their alerts in care, not resolved, of a team the config does not name (none may take them)
+        self.unowned: dict[str, int] = {}
+        self._teams = frozenset(settings.care_teams) | {UNASSIGNED}
         self.waiting: dict[str, asyncio.Future] = {}
         #: queues of the console's live pages: each gets the care teams whose alerts changed
         self.watchers: set[asyncio.Queue] = set()
@@ -235,6 +238,11 @@ class Alerting:
             self.firing[subject] = firing
         for severity in set(before) | set(now):
             self.metrics.open.labels(severity).inc(now[severity] - before[severity])
+        unowned = sum(1 for c in book.cases.values()
+                      if c["alert"]["status"] != "resolved" and c["alert"]["care_team"] not in self._teams)
+        self.metrics.unowned.inc(unowned - self.unowned.pop(subject, 0))
+        if unowned:
+            self.unowned[subject] = unowned
 
     # -- the outbox's reports -------------------------------------------------------------------
 
@@ -303,6 +311,8 @@ class Alerting:
             self.metrics.open.labels(severity).set(0)
         self.open.clear()
         self.firing.clear()
+        self.metrics.unowned.set(0)
+        self.unowned.clear()
         for subject, book in self.books.everyone():
             self._track(subject, book)
             for send in book.pending():

@@ -243,6 +243,22 @@ def test_escalation_resumes_on_time_after_a_crash(worker_factory, topics, tmp_pa
     hook.stop()
 
 
+def test_alerts_of_a_team_the_config_no_longer_names_are_counted_for_the_operators(worker_factory, topics):
+    hook = HttpReceiver()
+    worker = worker_factory(config=alerting_config(hook.url))
+    gone = alert(alert_id=f"al-{1:040x}", subject="p-own01", severity="urgent", care_team="team-renamed")
+    owned = alert(alert_id=f"al-{2:040x}", subject="p-own02", severity="urgent", care_team="team-north")
+    topics.send_raw([(a["subject"].encode(), orjson.dumps(a)) for a in (gone, owned)], topic=ALERTS)
+    wait_for(lambda: {r.json()["alert_id"] for r in hook.received()} >= {gone["alert_id"], owned["alert_id"]},
+             timeout=60, what="both alerts at the webhook")  # still delivered, and escalated: never dropped
+    unowned = ("carewatch_alerting_unowned_alerts", ())
+    assert worker.metrics("carewatch_alerting_unowned_alerts")[unowned] == 1
+    assert act(worker, gone["alert_id"], "ack", "north-token").status_code == 403  # CONTRACT §3, to the letter
+    assert act(worker, owned["alert_id"], "resolve", "north-token").status_code == 200
+    assert worker.metrics("carewatch_alerting_unowned_alerts")[unowned] == 1
+    hook.stop()
+
+
 def test_silences_through_the_api_are_team_scoped_audited_and_never_mute_a_safety_alert(worker_factory, topics):
     hook = HttpReceiver()
     worker = worker_factory(config=alerting_config(hook.url, silence_retention="0s"))
