@@ -109,8 +109,8 @@ def test_a_live_worker_and_gateway_are_scraped_every_rule_evaluates_and_every_pa
         wait_for(lambda: (r := query("sum(carewatch_ingest_events_total)")["data"]["result"])
                  and float(r[0]["value"][1]) >= len(lines) + len(crisis), timeout=60,
                  what="Prometheus to scrape every outcome")
-        assert {r["metric"]["job"]: r["value"][1] for r in query("up")["data"]["result"]} == {
-            "carewatch-worker": "1", "carewatch-gateway": "1"}
+        wait_for(lambda: {r["metric"]["job"]: r["value"][1] for r in query("up")["data"]["result"]} == {
+            "carewatch-worker": "1", "carewatch-gateway": "1"}, timeout=30, what="both targets scraped and up")
         for name, expr in rule_expressions():
             answer = query(expr)
             assert answer["status"] == "success", (name, answer)
