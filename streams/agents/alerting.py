@@ -30,7 +30,7 @@ import itertools
 import logging
 import time
 import uuid
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -45,11 +45,11 @@ from alerts.escalation import DEADLINES
 from alerts.exceptions import DeliveryError
 from alerts.metrics import AlertingMetrics
 from alerts.outbox import Outbox
-from alerts.routing import UNASSIGNED
 from alerts.silences import from_config
 
 from .books import Books
 from .continuity import install as continuity_for
+from .held import Held
 from .produce import Gathered, send_all
 from .store import Parsed, send_changelog, write_all
 from .ticks import Ticks
@@ -91,18 +91,9 @@ class Alerting:
                                              cap=a.retry_cap))
         #: the outbox's reports (attempts, outcomes) of all deliveries, sent together
         self.outcomes = Gathered()
-        self.index: dict[str, str] = {}  # alert id -> subject
-        self.ids_of: dict[str, set[str]] = {}  # subject -> alert ids in the book
-        #: alert id -> (care team, severity, status, raised): what the console's inbox picks from without reading
-        #: every case from the store
-        self.summary: dict[str, tuple[str, str, str, float]] = {}
-        self.due: dict[str, float] = {}  # subject -> next escalation deadline
-        self.open: dict[str, Counter] = {}  # subject -> firing, unacknowledged alerts by severity
-        self.firing: dict[str, list[tuple[str, float]]] = {}  # subject -> (severity, raised) of those alerts
+        #: what the agent knows of the books held here, in memory
+        self.held = Held(metrics=self.metrics, teams=settings.care_teams)
         self.ticking = Ticks()
-        #: subject -> their alerts in care, not resolved, of a team the config does not name (none may take them)
-        self.unowned: dict[str, int] = {}
-        self._teams = frozenset(settings.care_teams) | {UNASSIGNED}
         self.waiting: dict[str, asyncio.Future] = {}
         #: queues of the console's live pages: each gets the care teams whose alerts changed
         self.watchers: set[asyncio.Queue] = set()
@@ -155,7 +146,7 @@ class Alerting:
         write_all(self.worker.books, changelog)
         for key, book in books.items():
             self.books.kept(key, heads[key], book)
-            self._track(key.decode(), book)
+            self.held.track(key.decode(), book)
         await send_changelog(self.worker.books, changelog)
         self._tell_watchers(books.values())
         for step in then:
@@ -213,37 +204,6 @@ class Alerting:
         await send_all([{"topic": self.worker.audit, "key": (e.get("subject") or "").encode() or None,
                          "value": orjson.dumps(e)} for e in entries])
 
-    def _track(self, subject: str, book: Book) -> None:
-        for gone in self.ids_of.pop(subject, set()) - book.cases.keys():
-            self.index.pop(gone, None)
-            self.summary.pop(gone, None)
-        if book.cases:
-            self.ids_of[subject] = set(book.cases)
-        for identifier, case in book.cases.items():
-            self.index[identifier] = subject
-            alert = case["alert"]
-            self.summary[identifier] = (alert["care_team"], alert["severity"], alert["status"], case["raised"])
-        due = book.next_due()
-        if due is None:
-            self.due.pop(subject, None)
-        else:
-            self.due[subject] = due
-        before = self.open.pop(subject, Counter())
-        firing = [(c["alert"]["severity"], c["raised"]) for c in book.cases.values()
-                  if c["alert"]["status"] == "firing" and c["muted"] is None]
-        now = Counter(severity for severity, _ in firing)
-        self.firing.pop(subject, None)
-        if now:
-            self.open[subject] = now
-            self.firing[subject] = firing
-        for severity in set(before) | set(now):
-            self.metrics.open.labels(severity).inc(now[severity] - before[severity])
-        unowned = sum(1 for c in book.cases.values()
-                      if c["alert"]["status"] != "resolved" and c["alert"]["care_team"] not in self._teams)
-        self.metrics.unowned.inc(unowned - self.unowned.pop(subject, 0))
-        if unowned:
-            self.unowned[subject] = unowned
-
     # -- the outbox's reports -------------------------------------------------------------------
 
     def _attempt(self, attempt: Attempt) -> None:
@@ -293,28 +253,18 @@ class Alerting:
             self._scan()
             self._scanned = assignment
         now = time.time()
-        overdue = Counter(severity for alerts in self.firing.values() for severity, raised in alerts
-                          if severity in DEADLINES and now - raised > DEADLINES[severity])
+        overdue = self.held.overdue(now=now)
         for severity in DEADLINES:
             self.metrics.overdue.labels(severity).set(overdue[severity])
-        due = self.ticking.due(self.due, now=now)
+        due = self.ticking.due(self.held.due, now=now)
         await send_all([{"topic": self.worker.commands, "key": s.encode(), "value": b'{"type":"tick"}'} for s in due])
 
     def _scan(self) -> None:
         """Rebuild the index from the books this worker holds now, and send what is pending again."""
-        self.index.clear()
+        self.held.clear()
         self.ticking.clear()  # a tick sent before may have been answered by the worker that held the person then
-        self.ids_of.clear()
-        self.summary.clear()
-        self.due.clear()
-        for severity in ("critical", "urgent", "watch"):
-            self.metrics.open.labels(severity).set(0)
-        self.open.clear()
-        self.firing.clear()
-        self.metrics.unowned.set(0)
-        self.unowned.clear()
         for subject, book in self.books.everyone():
-            self._track(subject, book)
+            self.held.track(subject, book)
             for send in book.pending():
                 self.outbox.submit(send)
 
@@ -322,16 +272,10 @@ class Alerting:
 
     def case(self, alert_id: str) -> dict[str, Any] | None:
         """An alert in care in a partition this worker holds, as its book keeps it; None if not here."""
-        subject = self.index.get(alert_id)
+        subject = self.held.subject_of.get(alert_id)
         if subject is None:
             return None
         return self.books.case(subject, alert_id)
-
-    def summaries(self, team: str) -> list[tuple[str, str, str, float]]:
-        """(alert id, severity, status, raised) of the alerts in care held here of a team, and of the unassigned
-        ones, which any team may take: from memory, so that a page reads from the store only the cases it shows."""
-        return [(alert_id, severity, status, raised) for alert_id, (owner, severity, status, raised)
-                in self.summary.items() if owner in (team, UNASSIGNED)]
 
     async def ask(self, alert_id: str, command: dict[str, Any], *, wait: float) -> tuple[int, str]:
         """Send an action on an alert held here as a command, and wait until this agent has applied it: its
@@ -342,7 +286,7 @@ class Alerting:
         self.waiting[command_id] = future
         try:
             async with asyncio.timeout(wait):
-                await asyncio.shield(send_all([{"topic": self.worker.commands, "key": self.index[alert_id].encode(),
+                await asyncio.shield(send_all([{"topic": self.worker.commands, "key": self.held.subject_of[alert_id].encode(),
                                                 "value": orjson.dumps({**command, "id": command_id})}]))
                 return await future
         finally:

@@ -168,7 +168,7 @@ class Console:
         """The inbox's cases held here: the first `pages.INBOX_ROWS` in its order, and how many match in all."""
         status, severity = filters.get("status"), filters.get("severity")
         matching = [(pages.rank(sev, raised), alert_id) for alert_id, sev, state, raised
-                    in self.alerting.summaries(session.team)
+                    in self.alerting.held.summaries(session.team)
                     if (state == status if status else state != "resolved") and (not severity or sev == severity)]
         cases = [self.alerting.case(alert_id) for _, alert_id in heapq.nsmallest(pages.INBOX_ROWS, matching)]
         return [case for case in cases if case is not None], len(matching)
