@@ -10,7 +10,7 @@ may take.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from collections.abc import Iterable
 
 from alerts.dispatch import Book
 from alerts.escalation import DEADLINES
@@ -21,7 +21,7 @@ __all__ = ["Held"]
 
 
 class Held:
-    def __init__(self, *, metrics: AlertingMetrics, teams: Any) -> None:
+    def __init__(self, *, metrics: AlertingMetrics, teams: Iterable[str]) -> None:
         self._metrics = metrics
         self._teams = frozenset(teams) | {UNASSIGNED}
         self.subject_of: dict[str, str] = {}  # alert id -> subject
