@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from alerts.config import SEVERITIES
 from alerts.dispatch import Book
 from alerts.escalation import DEADLINES
 from alerts.metrics import AlertingMetrics
@@ -72,7 +73,7 @@ class Held:
         for mapping in (self.subject_of, self._ids_of, self._summary, self.due, self._open, self._firing,
                         self._unowned):
             mapping.clear()
-        for severity in ("critical", "urgent", "watch"):
+        for severity in SEVERITIES:
             self._metrics.open.labels(severity).set(0)
         self._metrics.unowned.set(0)
 
