@@ -70,7 +70,7 @@ class Actions:
                 return view.bytes(forwarded[1], status=forwarded[0], content_type="application/json")
         # only what the audit keeps goes on: a note near the body's 1 MB made a command the broker refused
         code, answer_body = await self.perform(principal, alert_id, action, note=note and note[:NOTE_CHARS])
-        return view.json(answer_body, status=code)
+        return view.json(answer_body, status=code, headers={"Retry-After": "5"} if code == 503 else None)
 
     async def perform(self, principal: Principal, alert_id: str, action: str, *,
                       note: str | None = None) -> tuple[int, dict[str, Any]]:

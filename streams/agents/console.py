@@ -45,6 +45,7 @@ from . import live, peers
 from .history import History
 from .peers import FORWARDED
 from .produce import send_all
+from .silences import UNSENT
 
 if TYPE_CHECKING:
     from ..app import Worker
@@ -305,6 +306,8 @@ class Console:
                                                               "comment": note})
             except ValueError as exc:
                 return _html(pages.message_page("Not silenced", str(exc), session=session, csrf=csrf), status=400)
+            except asyncio.TimeoutError:
+                return _html(pages.message_page("Not silenced yet", UNSENT, session=session, csrf=csrf), status=503)
         else:
             code, body = await self.actions.perform(session.principal, alert_id, action, note=note)
             if code != 200:

@@ -6,7 +6,10 @@ a `duration` (at most 30 days); `GET /v1/silences` lists the team's active
 ones; `DELETE /v1/silences/{id}` expires one. Every worker follows the topic
 from its start, so a silence applies to every partition; the API answers
 once its own worker has read the silence back. Safety alerts are never
-muted, whatever the silence (alerts/silences.py). Each change is audited.
+muted, whatever the silence (alerts/silences.py). Each change is audited,
+the audit entry first: a crash between the two leaves an entry of a change
+that did not happen, never a change without one. When the broker has not
+taken both within 10 s (an outage), the answer is 503 and the sends go on.
 """
 
 from __future__ import annotations
@@ -29,12 +32,17 @@ if TYPE_CHECKING:
     from ..app import Worker
     from .alerting import Alerting
 
-__all__ = ["Silences", "install"]
+__all__ = ["UNSENT", "Silences", "install"]
 
 log = logging.getLogger(__name__)
 
 #: seconds between two looks for silences that ended, to stop matching alerts against them
 _ENDED_EVERY = 60.0
+#: seconds a change waits for the broker to take it and this worker to read it back
+_WAIT = 10.0
+#: the answer when the broker has not taken a change within `_WAIT`
+UNSENT = ("the change is not on the broker yet (is the broker away?): it takes effect once it is; "
+          "GET /v1/silences shows whether it has before you ask again")
 
 
 class Silences:
@@ -95,19 +103,26 @@ class Silences:
         await send_all([{"topic": self.worker.silences, "key": key.encode(), "value": None} for key in gone])
 
     async def _write(self, silence: Silence, *, action: str, who: str) -> None:
-        sent = await self.worker.silences.send(key=silence.id.encode(), value=orjson.dumps(silence.to_dict()),
-                                               force=True)
-        offset = (await sent).offset
+        """The audit entry, then the silence, then read back here; asyncio.TimeoutError when the broker has not
+        taken both within `_WAIT` (the sends go on). Read back or not by then, the silence is written."""
+        deadline = asyncio.get_running_loop().time() + _WAIT
+        async with asyncio.timeout_at(deadline):
+            offset = await asyncio.shield(self._send(silence, action=action, who=who))
+        try:
+            async with asyncio.timeout_at(deadline):
+                while self.read_to < offset:  # read your own write
+                    await self._progress.wait()
+        except asyncio.TimeoutError:
+            pass
+
+    async def _send(self, silence: Silence, *, action: str, who: str) -> int:
         # keyed by team: one team's silence changes land on one partition, in order
         await send_all([{"topic": self.worker.audit, "key": silence.care_team.encode(), "value": orjson.dumps({
             "at": time.time(), "action": action, "by": who, "silence": silence.id, "care_team": silence.care_team,
             "subject": silence.subject, "until": silence.until})}])
-        deadline = time.monotonic() + 10
-        while self.read_to < offset and time.monotonic() < deadline:  # read your own write
-            try:
-                await asyncio.wait_for(self._progress.wait(), 1)
-            except asyncio.TimeoutError:
-                pass
+        [(sent, _)] = await send_all([{"topic": self.worker.silences, "key": silence.id.encode(),
+                                       "value": orjson.dumps(silence.to_dict())}])
+        return sent.offset
 
     async def create(self, view: View, request: Any) -> Any:
         principal = self.tokens.authenticate(request.headers.get("Authorization"))
@@ -119,10 +134,13 @@ class Silences:
             return view.json({"error": "body: expected a JSON object"}, status=400)
         except ValueError as exc:
             return view.json({"error": str(exc)}, status=400)
+        except asyncio.TimeoutError:
+            return _unsent(view)
         return view.json(silence.to_dict(), status=201)
 
     async def make(self, principal: Principal, body: Any) -> Silence:
-        """A silence for the principal's team, written and read back; ValueError names a bad field."""
+        """A silence for the principal's team, written and read back; ValueError names a bad field,
+        asyncio.TimeoutError says the broker has not taken it yet."""
         silence = from_request(body, team=principal.team, who=principal.who, now=time.time())
         await self._write(silence, action="silence", who=principal.who)
         return silence
@@ -148,8 +166,15 @@ class Silences:
         if silence.care_team != principal.team:
             return view.json({"error": "the silence belongs to another care team"}, status=403)
         expired = silence.expired(now=time.time())
-        await self._write(expired, action="unsilence", who=principal.who)
+        try:
+            await self._write(expired, action="unsilence", who=principal.who)
+        except asyncio.TimeoutError:
+            return _unsent(view)
         return view.json(expired.to_dict())
+
+
+def _unsent(view: View) -> Any:
+    return view.json({"error": UNSENT}, status=503, headers={"Retry-After": "5"})
 
 
 def install(worker: Worker, alerting: Alerting, tokens: Tokens) -> Silences:

@@ -16,6 +16,7 @@ import random
 import socket
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -326,6 +327,16 @@ def test_the_broker_stopped_and_restarted_mid_run_loses_nothing(scale, topics, w
         return httpx.post(f"{workers[-1].url}/v1/alerts/{alert['alert_id']}/ack", timeout=30,
                           headers={"Authorization": f"Bearer {token}"})
 
+    nobody = "zz-nobody-*"  # a silence that mutes no one of the stream: the reconciliation stays as it is
+
+    def silence() -> httpx.Response:
+        return httpx.post(f"{workers[-1].url}/v1/silences", timeout=30, headers={"Authorization": "Bearer north-token"},
+                          json={"subject": nobody, "duration": "1h", "comment": "made in the outage"})
+
+    def timed(call) -> tuple[httpx.Response, float]:
+        asked = time.monotonic()
+        return call(), time.monotonic() - asked
+
     stopped = time.monotonic()
     try:
         subprocess.run([KAFKA, "stop"], check=True, capture_output=True)
@@ -336,11 +347,14 @@ def test_the_broker_stopped_and_restarted_mid_run_loses_nothing(scale, topics, w
         assert refused.json()["failed"] == 1 and refused.json()["results"][0]["status"] == "failed"
         answered = time.monotonic() - stopped
         assert answered < 5
-        # an ack is answered within its 10 s wait, "ask again", rather than hang until the broker is back
-        asked = time.monotonic()
-        ack = acknowledge()
-        waited = time.monotonic() - asked
-        assert ack.status_code == 503 and waited < 15, (ack.status_code, ack.text)
+        # an ack and a silence are answered within their 10 s wait, 503, rather than hang until the broker is back
+        silencer = workers[-1]
+        with ThreadPoolExecutor(2) as pool:
+            acking, silencing = pool.submit(timed, acknowledge), pool.submit(timed, silence)
+            (ack, waited), (muted, muting) = acking.result(), silencing.result()
+        assert ack.status_code == 503 and ack.headers["Retry-After"] and waited < 15, (ack.status_code, ack.text)
+        assert muted.status_code == 503 and muted.headers["Retry-After"] and muting < 15, (muted.status_code,
+                                                                                           muted.text)
         time.sleep(max(0.0, scale.outage - (time.monotonic() - stopped)))  # the outage itself
     finally:
         outage = time.monotonic() - stopped
@@ -367,11 +381,25 @@ def test_the_broker_stopped_and_restarted_mid_run_loses_nothing(scale, topics, w
             return False
 
     wait_for(lambda: supervise() or acknowledged(), timeout=120, what="the ack, asked again")
+    # the silence's sends went on, as the 503 said: it is in force once the broker has it, and audited; unless
+    # the worker that took it exited meanwhile (the supervisor's restart): then it is asked again, as the 503 says
+    def in_force() -> list[dict]:
+        try:
+            listed = httpx.get(f"{workers[-1].url}/v1/silences", headers={"Authorization": "Bearer north-token"})
+        except httpx.HTTPError:  # a worker the supervisor is starting again
+            return []
+        return [s for s in listed.json()["silences"] if s["subject"] == nobody]
+
+    if silencer is workers[-1]:
+        made = wait_for(lambda: supervise() or in_force(), timeout=60, what="the silence made in the outage")
+    else:
+        made = in_force() or [silence().json()]
+    assert any(orjson.loads(r.value).get("silence") == made[0]["id"] for r in topics.read_all(AUDIT))
     wait_for(lambda: any(r.headers["webhook-id"] == f"{alert['alert_id']}.acknowledged" for r in hook.received()),
              timeout=120, what="the acknowledged update")
     report(scenario=f"2. the broker stopped for {outage:.0f} s mid-run and started again "
                     f"({len(workers) - 1} worker restart(s) by the supervisor)",
            events=result.events, lost=result.lost, duplicated_alerts=result.duplicated_alerts, alerts=result.alerts,
            recover=f"{recover:.0f} s from the broker's start to progress; meanwhile the gateway answered 503 in "
-                   f"{answered:.1f} s and the ack API in {waited:.1f} s")
+                   f"{answered:.1f} s, the ack API in {waited:.1f} s and the silences API in {muting:.1f} s")
     hook.stop()
