@@ -7,8 +7,8 @@ action within 10 s, the send to the broker included (it may still apply;
 asking again is safe: a repeated ack changes nothing). An alert in a
 partition another worker of the group holds is asked of that worker. Each
 refusal goes to the audit trail like a done action, and is answered once
-the broker has it. The console's forms come through `perform` and `refuse`
-too.
+the broker has it, or after 10 s in an outage (the send goes on). The
+console's forms come through `perform` and `refuse` too.
 """
 
 from __future__ import annotations
@@ -96,7 +96,12 @@ class Actions:
         self.alerting.metrics.actions.labels(action, str(code)).inc()
         entry = {"at": time.time(), "action": action, "alert_id": alert_id,
                  "by": principal.who if principal else None, "code": code}
-        await send_all([{"topic": self.worker.audit, "key": None, "value": orjson.dumps(entry)}])
+        audited = send_all([{"topic": self.worker.audit, "key": None, "value": orjson.dumps(entry)}])
+        try:
+            async with asyncio.timeout(_ANSWER_WAIT):
+                await asyncio.shield(audited)
+        except asyncio.TimeoutError:
+            pass  # a broker outage: the refusal stands, and its audit entry goes once the broker is back
         return code, {"error": reason}
 
     async def _ask_peers(self, request: Any, alert_id: str, action: str, body: bytes) -> tuple[int, bytes] | None:

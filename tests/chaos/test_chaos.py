@@ -347,11 +347,16 @@ def test_the_broker_stopped_and_restarted_mid_run_loses_nothing(scale, topics, w
         assert refused.json()["failed"] == 1 and refused.json()["results"][0]["status"] == "failed"
         answered = time.monotonic() - stopped
         assert answered < 5
-        # an ack and a silence are answered within their 10 s wait, 503, rather than hang until the broker is back
+        # an ack and a silence are answered within their 10 s wait, 503, rather than hang until the broker is back;
+        # a refusal too, with its own answer (its audit entry goes once the broker is back)
         silencer = workers[-1]
-        with ThreadPoolExecutor(2) as pool:
+        with ThreadPoolExecutor(3) as pool:
             acking, silencing = pool.submit(timed, acknowledge), pool.submit(timed, silence)
-            (ack, waited), (muted, muting) = acking.result(), silencing.result()
+            refusing = pool.submit(timed, lambda: httpx.post(f"{silencer.url}/v1/alerts/{alert['alert_id']}/ack",
+                                                             headers={"Authorization": "Bearer nope"}, timeout=30))
+            (ack, waited), (muted, muting), (unknown, refused_in) = (acking.result(), silencing.result(),
+                                                                      refusing.result())
+        assert unknown.status_code == 401 and refused_in < 15, (unknown.status_code, refused_in)
         assert ack.status_code == 503 and ack.headers["Retry-After"] and waited < 15, (ack.status_code, ack.text)
         assert muted.status_code == 503 and muted.headers["Retry-After"] and muting < 15, (muted.status_code,
                                                                                            muted.text)
