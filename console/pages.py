@@ -17,12 +17,14 @@ from urllib.parse import quote, urlencode
 from . import words
 from .session import Session
 
-__all__ = ["alert_page", "audit_page", "inbox_page", "inbox_rows", "message_page", "sign_in_page"]
+__all__ = ["UNREAD", "alert_page", "audit_page", "inbox_page", "inbox_rows", "message_page", "sign_in_page"]
 
 SEVERITY_ORDER = {"critical": 0, "urgent": 1, "watch": 2}
 #: rows an inbox shows at most, in its order: a page that listed every alert held took 0.3 s of the worker's
 #: loop and 1.6 MB at 5,000 alerts, at every live update
 INBOX_ROWS = 200
+#: in place of what is read back from the broker (risk trend, timeline, audit trail) when it does not answer
+UNREAD = "Not available now: the event log does not answer (is the broker away?). Reload in a minute."
 SILENCE_CHOICES = (("1h", "1 hour"), ("4h", "4 hours"), ("24h", "1 day"), ("3d", "3 days"), ("7d", "7 days"))
 
 
@@ -130,8 +132,10 @@ def inbox_page(cases: Sequence[dict[str, Any]], *, session: Session, csrf: str, 
     return _layout("Inbox", form + table, session=session, csrf=csrf, live=True)
 
 
-def _trend(points: Sequence[tuple[float, float]]) -> str:
+def _trend(points: Sequence[tuple[float, float]] | None) -> str:
     """An inline SVG line of risk over time (scores only), with a text summary for screen readers."""
+    if points is None:
+        return f'<p class="unread">{escape(UNREAD)}</p>'
     if not points:
         return '<p>No risk scores for this person in the recent record.</p>'
     width, height, pad = 320, 90, 6
@@ -149,7 +153,9 @@ def _trend(points: Sequence[tuple[float, float]]) -> str:
             f'<figcaption>{escape(summary)} (0 at the bottom, 1 at the top)</figcaption></figure>')
 
 
-def _timeline(entries: Sequence[dict[str, Any]]) -> str:
+def _timeline(entries: Sequence[dict[str, Any]] | None) -> str:
+    if entries is None:
+        return f'<p class="unread">{escape(UNREAD)}</p>'
     if not entries:
         return '<p>Nothing recorded yet.</p>'
     items = []
@@ -177,8 +183,8 @@ def _timeline(entries: Sequence[dict[str, Any]]) -> str:
     return f'<ol class="timeline">{"".join(items)}</ol>'
 
 
-def alert_page(case: dict[str, Any], *, session: Session, csrf: str, trend: Sequence[tuple[float, float]],
-               timeline: Sequence[dict[str, Any]], safety: bool, now: float, done: str | None = None) -> str:
+def alert_page(case: dict[str, Any], *, session: Session, csrf: str,
+               trend: Sequence[tuple[float, float]] | None, timeline: Sequence[dict[str, Any]] | None, safety: bool, now: float, done: str | None = None) -> str:
     alert = case["alert"]
     path = f'/console/alerts/{quote(alert["alert_id"])}'
     flash = f'<p class="done" role="status">{escape(done)}</p>' if done else ""

@@ -24,7 +24,7 @@ from alerts.ack import ACTIONS, NOTE_CHARS, Principal, Tokens, answer
 
 from . import peers
 from .peers import FORWARDED
-from .produce import send_all
+from .produce import sent_within
 
 if TYPE_CHECKING:
     from ..app import Worker
@@ -96,12 +96,8 @@ class Actions:
         self.alerting.metrics.actions.labels(action, str(code)).inc()
         entry = {"at": time.time(), "action": action, "alert_id": alert_id,
                  "by": principal.who if principal else None, "code": code}
-        audited = send_all([{"topic": self.worker.audit, "key": None, "value": orjson.dumps(entry)}])
-        try:
-            async with asyncio.timeout(_ANSWER_WAIT):
-                await asyncio.shield(audited)
-        except asyncio.TimeoutError:
-            pass  # a broker outage: the refusal stands, and its audit entry goes once the broker is back
+        # in a broker outage the refusal stands, and its audit entry goes once the broker is back
+        await sent_within(_ANSWER_WAIT, [{"topic": self.worker.audit, "key": None, "value": orjson.dumps(entry)}])
         return code, {"error": reason}
 
     async def _ask_peers(self, request: Any, alert_id: str, action: str, body: bytes) -> tuple[int, bytes] | None:

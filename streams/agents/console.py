@@ -44,7 +44,7 @@ from console.session import COOKIE, Session, Sessions
 from . import live, peers
 from .history import History
 from .peers import FORWARDED
-from .produce import send_all
+from .produce import sent_within
 from .silences import UNSENT
 
 if TYPE_CHECKING:
@@ -77,6 +77,8 @@ _ACTION_WAIT = 15.0
 #: a peer's answers taken as its own: a page it showed, and what it answered to an action on an alert it holds
 _SHOWN = frozenset({200})
 _ANSWERED = frozenset({200, 303, 400, 403, 409, 503})
+#: seconds a sign-in or sign-out waits for its audit entry to be on the broker
+_AUDIT_WAIT = 10.0
 
 
 class Console:
@@ -249,11 +251,14 @@ class Console:
                                       safety=is_safety(case["alert"]), now=time.time(),
                                       done=_DONE.get(request.query.get("done", ""))))
 
-    async def _trend(self, subject: str) -> list[tuple[float, float]]:
+    async def _trend(self, subject: str) -> list[tuple[float, float]] | None:
         key = subject.encode()
         partition = self.worker.app.producer.key_partition(self.risk.topic, key).partition
+        records = await self.risk.newest([partition], per_partition=self.settings.trend_window)
+        if records is None:
+            return None
         points = []
-        for record in await self.risk.newest([partition], per_partition=self.settings.trend_window):
+        for record in records:
             if record.key != key:
                 continue
             value = orjson.loads(record.value)
@@ -261,12 +266,13 @@ class Console:
                 points.append((datetime.fromisoformat(value["event_time"]).timestamp(), float(value["risk"])))
         return sorted(points)[-self.settings.trend_points:]
 
-    async def _timeline(self, subject: str, alert_id: str) -> list[dict[str, Any]]:
+    async def _timeline(self, subject: str, alert_id: str) -> list[dict[str, Any]] | None:
         key = subject.encode()
         partition = self.worker.app.producer.key_partition(self.audit.topic, key).partition
-        entries = [orjson.loads(r.value) for r in await self.audit.newest([partition],
-                                                                            per_partition=self.settings.audit_window)
-                   if r.key == key]
+        records = await self.audit.newest([partition], per_partition=self.settings.audit_window)
+        if records is None:
+            return None
+        entries = [orjson.loads(r.value) for r in records if r.key == key]
         return sorted((e for e in entries if e.get("alert_id") == alert_id), key=lambda e: e.get("at") or 0)
 
     async def act(self, request: Any, alert_id: str, action: str) -> web.Response:
@@ -321,6 +327,9 @@ class Console:
             return self._signed_out(request)
         records = await self.audit.newest(range(self.worker.audit.partitions),
                                           per_partition=self.settings.audit_window)
+        if records is None:
+            return _html(pages.message_page("Audit trail not available", pages.UNREAD, session=session,
+                                            csrf=self.sessions.csrf(session)), status=503)
         entries = [e for e in (orjson.loads(r.value) for r in records) if e.get("care_team") == session.team]
         entries.sort(key=lambda e: e.get("at") or 0, reverse=True)
         return _html(pages.audit_page(entries[:300], session=session, csrf=self.sessions.csrf(session)))
@@ -332,8 +341,9 @@ class Console:
         return await live.stream(request, session=session, alerting=self.alerting, headers=_HEADERS)
 
     async def _audit(self, entry: dict[str, Any], *, key: str | None) -> None:
-        await send_all([{"topic": self.worker.audit, "key": key.encode() if key else None,
-                         "value": orjson.dumps({"at": time.time(), **entry})}])
+        """On the broker before the answer, or after 10 s in an outage (the send goes on)."""
+        await sent_within(_AUDIT_WAIT, [{"topic": self.worker.audit, "key": key.encode() if key else None,
+                                         "value": orjson.dumps({"at": time.time(), **entry})}])
 
 
 def _redirect(location: str) -> web.Response:

@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any
 
-__all__ = ["Gathered", "oldest_wait", "send_all"]
+__all__ = ["Gathered", "oldest_wait", "send_all", "sent_within"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,17 @@ class Gathered:
         await asyncio.sleep(0)  # the other senders of this turn hand theirs in
         messages, self._messages, self._sending = self._messages, [], None
         await send_all(messages)
+
+
+async def sent_within(seconds: float, messages: list[dict[str, Any]]) -> bool:
+    """`send_all`, waited for `seconds` at most: False when the broker has not taken them by then (an outage),
+    and the send goes on. For a person's request that must not hang on what only the audit trail needs."""
+    try:
+        async with asyncio.timeout(seconds):
+            await asyncio.shield(send_all(messages))
+        return True
+    except asyncio.TimeoutError:
+        return False
 
 
 def oldest_wait(now: float) -> float:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import os
 import random
 import socket
@@ -23,11 +24,13 @@ import httpx
 import orjson
 import pytest
 
+from console.pages import UNREAD
 from streams.topics import ALERTS, AUDIT, DLQ, EVENTS
 from tests.chaos.ledger import cohort, crises, ledger, poisoned, reconcile
 from tests.factory import event
 from tests.processes import GatewayProcess, free_port, wait_for
 from tests.receivers import HttpReceiver
+from tests.visitor import Visitor
 
 pytestmark = [pytest.mark.kafka, pytest.mark.chaos]
 
@@ -337,6 +340,9 @@ def test_the_broker_stopped_and_restarted_mid_run_loses_nothing(scale, topics, w
         asked = time.monotonic()
         return call(), time.monotonic() - asked
 
+    nurse = Visitor(workers[-1].url)
+    assert nurse.sign_in(token).status_code == 303
+    request.addfinalizer(nurse.client.close)
     stopped = time.monotonic()
     try:
         subprocess.run([KAFKA, "stop"], check=True, capture_output=True)
@@ -348,15 +354,19 @@ def test_the_broker_stopped_and_restarted_mid_run_loses_nothing(scale, topics, w
         answered = time.monotonic() - stopped
         assert answered < 5
         # an ack and a silence are answered within their 10 s wait, 503, rather than hang until the broker is back;
-        # a refusal too, with its own answer (its audit entry goes once the broker is back)
+        # a refusal too, with its own answer (its audit entry goes once the broker is back); the console shows the
+        # alert from the worker's books, and says the trend and timeline cannot be read now
         silencer = workers[-1]
-        with ThreadPoolExecutor(3) as pool:
+        with ThreadPoolExecutor(4) as pool:
             acking, silencing = pool.submit(timed, acknowledge), pool.submit(timed, silence)
             refusing = pool.submit(timed, lambda: httpx.post(f"{silencer.url}/v1/alerts/{alert['alert_id']}/ack",
                                                              headers={"Authorization": "Bearer nope"}, timeout=30))
-            (ack, waited), (muted, muting), (unknown, refused_in) = (acking.result(), silencing.result(),
-                                                                      refusing.result())
+            showing = pool.submit(timed, lambda: nurse.request("GET", f"/console/alerts/{alert['alert_id']}"))
+            (ack, waited), (muted, muting) = acking.result(), silencing.result()
+            (unknown, refused_in), (page, shown_in) = refusing.result(), showing.result()
         assert unknown.status_code == 401 and refused_in < 15, (unknown.status_code, refused_in)
+        assert page.status_code == 200 and shown_in < 10, (page.status_code, shown_in)
+        assert alert["alert_id"] in page.text and page.text.count(html.escape(UNREAD)) == 2
         assert ack.status_code == 503 and ack.headers["Retry-After"] and waited < 15, (ack.status_code, ack.text)
         assert muted.status_code == 503 and muted.headers["Retry-After"] and muting < 15, (muted.status_code,
                                                                                            muted.text)
