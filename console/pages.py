@@ -183,8 +183,8 @@ def _timeline(entries: Sequence[dict[str, Any]] | None) -> str:
     return f'<ol class="timeline">{"".join(items)}</ol>'
 
 
-def alert_page(case: dict[str, Any], *, session: Session, csrf: str,
-               trend: Sequence[tuple[float, float]] | None, timeline: Sequence[dict[str, Any]] | None, safety: bool, now: float, done: str | None = None) -> str:
+def alert_page(case: dict[str, Any], *, session: Session, csrf: str, trend: Sequence[tuple[float, float]] | None,
+               timeline: Sequence[dict[str, Any]] | None, safety: bool, now: float, done: str | None = None) -> str:
     alert = case["alert"]
     path = f'/console/alerts/{quote(alert["alert_id"])}'
     flash = f'<p class="done" role="status">{escape(done)}</p>' if done else ""
