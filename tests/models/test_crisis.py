@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import pytest
 
@@ -65,3 +66,19 @@ def test_the_card_reports_held_out_results_per_language():
     card = Registry().card("crisis-lexicon")
     assert set(card.manifest["metrics"]["held_out_synthetic"]) == set(language.LANGUAGES)
     assert "not clinically validated" in card.manifest["clinical_validation"].lower()
+
+
+def test_a_pattern_split_at_its_dot_star_finds_the_same_sentences_as_the_whole(detector):
+    """`A.*B` is searched as A, then B after it (linear in the sentence, where one regex tried `.*` again from
+    every A): on sentences built from the pattern's own parts, in every order, it decides as the whole regex."""
+    split = [(p, re.compile(f"{p.head.pattern}.*{p.tail.pattern}", re.IGNORECASE))
+             for patterns in detector._patterns.values() for _, _, p in patterns if p.tail is not None]
+    assert split, "the lexicon has no pattern split at a .*: this test no longer tests anything"
+    rng = random.Random(7)
+    for pattern, whole in split:
+        words = re.findall(r"[^\W\d_]+", pattern.head.pattern + " " + pattern.tail.pattern) + ["x", "pill", "die"]
+        heads = ["how many pills", "how many tablets", "cuántas pastillas", "cuantas pastillas"]
+        for _ in range(3_000):
+            parts = [rng.choice(words + heads) for _ in range(rng.randint(1, 12))]
+            sentence = rng.choice([" ", "", "  "]).join(parts).lower()
+            assert pattern.search(sentence) == bool(whole.search(sentence)), sentence
