@@ -45,7 +45,6 @@ from . import live, peers
 from .history import History
 from .peers import FORWARDED
 from .produce import sent_within
-from .silences import UNSENT
 
 if TYPE_CHECKING:
     from ..app import Worker
@@ -79,6 +78,9 @@ _SHOWN = frozenset({200})
 _ANSWERED = frozenset({200, 303, 400, 403, 409, 503})
 #: seconds a sign-in or sign-out waits for its audit entry to be on the broker
 _AUDIT_WAIT = 10.0
+#: the answer to a silence the broker has not taken within the silences' wait (an outage)
+_UNSENT = ("The event log does not answer (is the broker away?), so the silence is not on it yet. It takes effect "
+           "once it is, and then shows in the audit trail: look there before you silence this person again.")
 
 
 class Console:
@@ -313,7 +315,7 @@ class Console:
             except ValueError as exc:
                 return _html(pages.message_page("Not silenced", str(exc), session=session, csrf=csrf), status=400)
             except asyncio.TimeoutError:
-                return _html(pages.message_page("Not silenced yet", UNSENT, session=session, csrf=csrf), status=503)
+                return _html(pages.message_page("Not silenced yet", _UNSENT, session=session, csrf=csrf), status=503)
         else:
             code, body = await self.actions.perform(session.principal, alert_id, action, note=note)
             if code != 200:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from ..app import Worker
     from .alerting import Alerting
 
-__all__ = ["UNSENT", "Silences", "install"]
+__all__ = ["Silences", "install"]
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ _ENDED_EVERY = 60.0
 #: seconds a change waits for the broker to take it and this worker to read it back
 _WAIT = 10.0
 #: the answer when the broker has not taken a change within `_WAIT`
-UNSENT = ("the change is not on the broker yet (is the broker away?): it takes effect once it is; "
+_UNSENT = ("the change is not on the broker yet (is the broker away?): it takes effect once it is; "
           "GET /v1/silences shows whether it has before you ask again")
 
 
@@ -174,7 +174,7 @@ class Silences:
 
 
 def _unsent(view: View) -> Any:
-    return view.json({"error": UNSENT}, status=503, headers={"Retry-After": "5"})
+    return view.json({"error": _UNSENT}, status=503, headers={"Retry-After": "5"})
 
 
 def install(worker: Worker, alerting: Alerting, tokens: Tokens) -> Silences:
