@@ -24,6 +24,7 @@ import httpx
 import orjson
 import pytest
 
+from alerts.alert import is_safety
 from console.pages import UNREAD
 from streams.topics import ALERTS, AUDIT, DLQ, EVENTS
 from tests.chaos.ledger import cohort, crises, ledger, poisoned, reconcile
@@ -325,6 +326,10 @@ def test_the_broker_stopped_and_restarted_mid_run_loses_nothing(scale, topics, w
     assert topics.lag(group, EVENTS) > 0, "the stream ended before the broker stopped: make it longer"
     alert = wait_for(lambda: hook.received(), timeout=120, what="an alert before the outage")[0].json()
     token = {"team-north": "north-token", "team-south": "south-token"}.get(alert["care_team"], "north-token")
+    # one a silence may mute (no safety rule raised it), of the nurse's team or of none
+    mutable = wait_for(lambda: [a for r in hook.received() if not is_safety(a := r.json())
+                                and a["care_team"] in (alert["care_team"], "unassigned")],
+                       timeout=120, what="an alert a silence may mute before the outage")[0]
 
     def acknowledge() -> httpx.Response:
         return httpx.post(f"{workers[-1].url}/v1/alerts/{alert['alert_id']}/ack", timeout=30,
@@ -342,6 +347,7 @@ def test_the_broker_stopped_and_restarted_mid_run_loses_nothing(scale, topics, w
 
     nurse = Visitor(workers[-1].url)
     assert nurse.sign_in(token).status_code == 303
+    csrf = nurse.csrf()
     request.addfinalizer(nurse.client.close)
     stopped = time.monotonic()
     try:
@@ -364,6 +370,12 @@ def test_the_broker_stopped_and_restarted_mid_run_loses_nothing(scale, topics, w
             showing = pool.submit(timed, lambda: nurse.request("GET", f"/console/alerts/{alert['alert_id']}"))
             (ack, waited), (muted, muting) = acking.result(), silencing.result()
             (unknown, refused_in), (page, shown_in) = refusing.result(), showing.result()
+        # the console's silence, likewise: its page says it is not on the event log yet, rather than hang
+        console_muted, console_muting = timed(lambda: nurse.request(
+            "POST", f"/console/alerts/{mutable['alert_id']}/silence", timeout=30,
+            data={"csrf": csrf, "note": "made in the outage", "duration": "1h"}))
+        assert console_muted.status_code == 503 and console_muting < 15, (console_muted.status_code, console_muting)
+        assert "Not silenced yet" in console_muted.text and "audit trail" in console_muted.text
         assert unknown.status_code == 401 and refused_in < 15, (unknown.status_code, refused_in)
         assert page.status_code == 200 and shown_in < 10, (page.status_code, shown_in)
         assert alert["alert_id"] in page.text and page.text.count(html.escape(UNREAD)) == 2
