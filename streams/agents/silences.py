@@ -42,7 +42,7 @@ _ENDED_EVERY = 60.0
 _WAIT = 10.0
 #: the answer when the broker has not taken a change within `_WAIT`
 _UNSENT = ("the change is not on the broker yet (is the broker away?): it takes effect once it is; "
-          "GET /v1/silences shows whether it has before you ask again")
+           "GET /v1/silences shows whether it has before you ask again")
 
 
 class Silences:
