@@ -25,6 +25,7 @@ import orjson
 import pytest
 
 from alerts.alert import is_safety
+from alerts.routing import UNASSIGNED
 from console.pages import UNREAD
 from streams.topics import ALERTS, AUDIT, DLQ, EVENTS
 from tests.chaos.ledger import cohort, crises, ledger, poisoned, reconcile
@@ -328,7 +329,7 @@ def test_the_broker_stopped_and_restarted_mid_run_loses_nothing(scale, topics, w
     token = {"team-north": "north-token", "team-south": "south-token"}.get(alert["care_team"], "north-token")
     # one a silence may mute (no safety rule raised it), of the nurse's team or of none
     mutable = wait_for(lambda: [a for r in hook.received() if not is_safety(a := r.json())
-                                and a["care_team"] in (alert["care_team"], "unassigned")],
+                                and a["care_team"] in (alert["care_team"], UNASSIGNED)],
                        timeout=120, what="an alert a silence may mute before the outage")[0]
 
     def acknowledge() -> httpx.Response:
