@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import datetime, timedelta, timezone
 
 import orjson
@@ -154,6 +155,22 @@ def test_invalid_records_are_dead_lettered_with_their_error(pipeline):
     result = pipeline.handle(b"{oops", states=Dict(), now=NOW)
     assert result.outcome is Outcome.DEAD_LETTERED
     assert result.error.code == "malformed_json"
+
+
+def test_a_dead_letter_does_not_keep_its_batch_as_cyclic_garbage(pipeline):
+    nameless = event("text")
+    del nameless["id"]
+    records = [(raw, None) for raw in (b"{oops", b'{"id": "\xff"}', orjson.dumps(nameless), orjson.dumps(event("text")))]
+    gc.collect()
+    gc.disable()  # no collection in between: what the batch leaves unreachable is counted below
+    try:
+        results = pipeline.handle_batch(records, states=Dict(), now=NOW)
+        assert [r.error.code for r in results[:3]] == ["malformed_json", "invalid_utf8", "missing_attribute"]
+        assert results[2].error.field == "id" and "id" in str(results[2].error)  # what a dead letter's headers say
+        del results
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
 
 
 def test_future_events_are_dead_lettered_but_the_replay_can_skip_the_clock(pipeline):
