@@ -24,6 +24,7 @@ awaited before the next batch's outputs, made alerts 15 to 25 ms slower at the m
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
@@ -52,6 +53,9 @@ log = logging.getLogger(__name__)
 #: people whose parsed state the child keeps between batches (about 8 KB each with its bytes; the parse was 6% of
 #: the worker's time in py-spy): the most recent
 PARSED_STATES = 4_096
+#: young objects the cyclic collector lets pass before it looks, per event of the largest batch: a batch holds 10 to
+#: 20 an event until its answer is written (offline on the bench mix, 500 events a batch)
+YOUNG_PER_EVENT = 40
 
 
 class Told:
@@ -123,6 +127,13 @@ def _start(settings: Settings, parent: int) -> None:
     scored: list[tuple[str, int, float]] = []
     pipeline.scorer.observe = lambda model, rows, seconds: scored.append((model, rows, seconds))
     _child.update(pipeline=pipeline, parsed=Parsed(capacity=PARSED_STATES), scored=scored)
+    # What start-up built (modules, models) lives as long as the child: frozen out of the collector's sight, as in
+    # the worker (cli.py). At the default threshold (700) a batch saw 10 or more young collections, each moving on
+    # what the batch held, and the full collections that followed (one or two a second at full speed, about 80 ms
+    # each) walked it all again. Past a batch's worth, what a batch made is freed by its count before anyone looks.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_PER_EVENT * settings.worker.batch_max, 10, 10)
 
 
 def _end_with(parent: int) -> None:
