@@ -357,7 +357,7 @@ def _internal_error(event: Event, exc: Exception) -> Result:
 def _detached(error: InvalidEvent) -> InvalidEvent:
     """The error without its traceback and context. Kept with them, its frames hold the batch in a cycle
     that only a full collection frees: at the bench's 1% of invalid records, every batch was such garbage,
-    and the pipeline's process spent a fifth of its time collecting it, in pauses of up to 240 ms."""
+    and the pipeline's process spent a quarter of its time collecting it, in pauses of up to 240 ms."""
     return InvalidEvent(error.code, str(error), field=error.field)
 
 
