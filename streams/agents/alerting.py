@@ -145,8 +145,8 @@ class Alerting:
             changelog += [(record, value, partition) for record, value in records]
         write_all(self.worker.books, changelog)
         for key, book in books.items():
+            self.held.track(key.decode(), book, changed=book.touched | book.dropped)
             self.books.kept(key, heads[key], book)
-            self.held.track(key.decode(), book)
         await send_changelog(self.worker.books, changelog)
         self._tell_watchers(books.values())
         for step in then:

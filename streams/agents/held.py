@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from alerts.config import SEVERITIES
 from alerts.dispatch import Book
@@ -21,57 +22,80 @@ from alerts.routing import UNASSIGNED
 __all__ = ["Held"]
 
 
+class _Case(NamedTuple):
+    """What the indexes hold of one case, to take it back out when the case changes."""
+
+    severity: str
+    #: firing, unacknowledged and not muted: counted open, and overdue past its severity's deadline
+    firing: bool
+    #: in care, not resolved, of a team the config does not name
+    unowned: bool
+
+
 class Held:
     def __init__(self, *, metrics: AlertingMetrics, teams: Iterable[str]) -> None:
         self._metrics = metrics
         self._teams = frozenset(teams) | {UNASSIGNED}
         self.subject_of: dict[str, str] = {}  # alert id -> subject
-        self._ids_of: dict[str, set[str]] = {}  # subject -> alert ids in the book
+        #: subject -> alert id -> what the indexes below hold of that case
+        self._cases: dict[str, dict[str, _Case]] = {}
         #: alert id -> (care team, severity, status, raised): what the console's inbox picks from without reading
         #: every case from the store
         self._summary: dict[str, tuple[str, str, str, float]] = {}
         self.due: dict[str, float] = {}  # subject -> next escalation deadline
-        self._open: dict[str, Counter] = {}  # subject -> firing, unacknowledged alerts by severity
-        self._firing: dict[str, list[tuple[str, float]]] = {}  # subject -> (severity, raised) of those alerts
-        #: subject -> their alerts in care, not resolved, of a team the config does not name (none may take them)
-        self._unowned: dict[str, int] = {}
+        #: subject -> alert id -> (severity, raised) of their firing, unacknowledged, unmuted alerts
+        self._firing: dict[str, dict[str, tuple[str, float]]] = {}
 
-    def track(self, subject: str, book: Book) -> None:
-        """The person's book as just written (or read after a rebalance)."""
-        for gone in self._ids_of.pop(subject, set()) - book.cases.keys():
-            self.subject_of.pop(gone, None)
-            self._summary.pop(gone, None)
-        if book.cases:
-            self._ids_of[subject] = set(book.cases)
-        for identifier, case in book.cases.items():
-            self.subject_of[identifier] = subject
+    def track(self, subject: str, book: Book, *, changed: Iterable[str] | None = None) -> None:
+        """The person's book as just written: `changed` names the cases written or dropped (None: every case, as
+        for a book just read). Only those are looked at: a book keeps every case in care, and a write touches few."""
+        cases = self._cases.setdefault(subject, {})
+        firing = self._firing.setdefault(subject, {})
+        opened: Counter = Counter()
+        unowned = 0
+        if changed is None:
+            changed = cases.keys() | book.cases.keys()
+        for identifier in changed:
+            before = cases.pop(identifier, None)
+            if before is not None:
+                if before.firing:
+                    del firing[identifier]
+                    opened[before.severity] -= 1
+                unowned -= before.unowned
+            case = book.cases.get(identifier)
+            if case is None:
+                self.subject_of.pop(identifier, None)
+                self._summary.pop(identifier, None)
+                continue
             alert = case["alert"]
+            after = cases[identifier] = _Case(
+                severity=alert["severity"],
+                firing=alert["status"] == "firing" and case["muted"] is None,
+                unowned=alert["status"] != "resolved" and alert["care_team"] not in self._teams)
+            self.subject_of[identifier] = subject
             self._summary[identifier] = (alert["care_team"], alert["severity"], alert["status"], case["raised"])
+            if after.firing:
+                firing[identifier] = (after.severity, case["raised"])
+                opened[after.severity] += 1
+            unowned += after.unowned
+        for severity, change in opened.items():
+            if change:
+                self._metrics.open.labels(severity).inc(change)
+        if unowned:
+            self._metrics.unowned.inc(unowned)
+        if not cases:
+            del self._cases[subject]
+        if not firing:
+            del self._firing[subject]
         due = book.next_due()
         if due is None:
             self.due.pop(subject, None)
         else:
             self.due[subject] = due
-        before = self._open.pop(subject, Counter())
-        firing = [(c["alert"]["severity"], c["raised"]) for c in book.cases.values()
-                  if c["alert"]["status"] == "firing" and c["muted"] is None]
-        now = Counter(severity for severity, _ in firing)
-        self._firing.pop(subject, None)
-        if now:
-            self._open[subject] = now
-            self._firing[subject] = firing
-        for severity in set(before) | set(now):
-            self._metrics.open.labels(severity).inc(now[severity] - before[severity])
-        unowned = sum(1 for c in book.cases.values()
-                      if c["alert"]["status"] != "resolved" and c["alert"]["care_team"] not in self._teams)
-        self._metrics.unowned.inc(unowned - self._unowned.pop(subject, 0))
-        if unowned:
-            self._unowned[subject] = unowned
 
     def clear(self) -> None:
         """Forget everything: the books are read again (the partitions held changed)."""
-        for mapping in (self.subject_of, self._ids_of, self._summary, self.due, self._open, self._firing,
-                        self._unowned):
+        for mapping in (self.subject_of, self._cases, self._summary, self.due, self._firing):
             mapping.clear()
         for severity in SEVERITIES:
             self._metrics.open.labels(severity).set(0)
@@ -79,7 +103,7 @@ class Held:
 
     def overdue(self, *, now: float) -> Counter:
         """Firing, unacknowledged alerts past their severity's deadline, by severity."""
-        return Counter(severity for alerts in self._firing.values() for severity, raised in alerts
+        return Counter(severity for alerts in self._firing.values() for severity, raised in alerts.values()
                        if severity in DEADLINES and now - raised > DEADLINES[severity])
 
     def summaries(self, team: str) -> list[tuple[str, str, str, float]]:
