@@ -54,8 +54,10 @@ log = logging.getLogger(__name__)
 #: the worker's time in py-spy): the most recent
 PARSED_STATES = 4_096
 #: young objects the cyclic collector lets pass before it looks, per event of the largest batch: a batch holds 10 to
-#: 20 an event until its answer is written (offline on the bench mix, 500 events a batch)
+#: 20 an event until its answer is written (offline on the bench mix, 500 events a batch). At most YOUNG_MAX, so that
+#: cyclic garbage, should some code make it again, is collected after that many objects whatever `batch_max` is.
 YOUNG_PER_EVENT = 40
+YOUNG_MAX = 100_000
 
 
 class Told:
@@ -133,7 +135,7 @@ def _start(settings: Settings, parent: int) -> None:
     # each) walked it all again. Past a batch's worth, what a batch made is freed by its count before anyone looks.
     gc.collect()
     gc.freeze()
-    gc.set_threshold(YOUNG_PER_EVENT * settings.worker.batch_max, 10, 10)
+    gc.set_threshold(min(YOUNG_PER_EVENT * settings.worker.batch_max, YOUNG_MAX), 10, 10)
 
 
 def _end_with(parent: int) -> None:
