@@ -94,7 +94,7 @@ class Publisher:
             raw = _as_bytes(event)
             valid = parse(raw, now=time.time(), max_future_skew=self._max_future_skew)
         except InvalidEvent as error:
-            return Receipt(event=None, error=error)
+            return Receipt(event=None, error=error.detached())
         future = self._producer.send(
             self._topic, value=raw, key=valid.subject.encode(), headers=[CONTENT_TYPE]
         )

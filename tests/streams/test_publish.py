@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 
@@ -40,6 +41,20 @@ def test_invalid_events_are_never_sent(topics):
     assert unencodable.rejected and unencodable.error.code == "malformed_json"
     assert not receipt.ok and receipt.partition is None
     assert topics.count(EVENTS) == 0
+
+
+def test_a_rejected_event_does_not_keep_the_receipts_as_cyclic_garbage(topics):
+    with Publisher(bootstrap_servers=topics.bootstrap, topic=topics.name(EVENTS)) as publisher:
+        gc.collect()
+        gc.disable()  # no collection in between: what the receipts leave unreachable is counted below
+        try:
+            receipts = publisher.publish_many([b"{oops", event("text", subject="someone@example.org")])
+            assert [r.error.code for r in receipts] == ["malformed_json", "invalid_attribute"]
+            assert receipts[1].error.field == "subject"
+            del receipts
+            assert gc.collect() == 0
+        finally:
+            gc.enable()
 
 
 def test_the_cli_reports_bad_lines_by_number_and_exits_non_zero(topics, tmp_path):
