@@ -20,7 +20,7 @@ from .detection import DetectionState
 
 __all__ = ["PersonState"]
 
-VERSION = 2
+VERSION = 3
 
 
 @dataclass(slots=True)
@@ -34,7 +34,7 @@ class PersonState:
         return orjson.dumps({
             "v": VERSION,
             "consent": self.consent.to_dict(),
-            "seen": self.seen.to_list(),
+            "seen": self.seen.to_json(),
             "features": self.features.to_dict(),
             "detection": self.detection.to_list(),
         })
@@ -42,11 +42,13 @@ class PersonState:
     @classmethod
     def loads(cls, raw: bytes) -> "PersonState":
         obj = orjson.loads(raw)
-        if obj.get("v", 1) < 2:  # version 1 held consent and dedupe only
-            return cls(consent=ConsentLedger(obj["consent"]), seen=SeenIds.from_list(obj["seen"]))
+        version = obj.get("v", 1)
+        seen = SeenIds.from_json(obj["seen"]) if version >= 3 else SeenIds.from_pairs(obj["seen"])
+        if version < 2:  # version 1 held consent and dedupe only
+            return cls(consent=ConsentLedger(obj["consent"]), seen=seen)
         return cls(
             consent=ConsentLedger(obj["consent"]),
-            seen=SeenIds.from_list(obj["seen"]),
+            seen=seen,
             features=PersonFeatures.from_dict(obj["features"]),
             detection=DetectionState.from_list(obj["detection"]),
         )

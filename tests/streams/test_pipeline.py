@@ -195,3 +195,29 @@ def test_state_written_by_the_first_release_still_loads():
     state = PersonState.loads(v1)
     assert state.consent.allows("text", 1793523600.0) and len(state.seen) == 1
     assert PersonState.loads(state.dumps()).consent.allows("text", 1793523600.0)
+
+
+#: a person's state as version 2 wrote it (consent, a wearable event w-1 seen at NOW, a survey s-1 at NOW + 0.25):
+#: the dedupe memory held (hex key, seconds) pairs
+V2 = (b'{"v":2,"consent":{"text":[[1793523600.0,true]],"survey":[[1793523600.0,true]],"wearable":[[1793523600.0,'
+      b'true]]},"seen":[["0f455bd08f408887",1794128400.0],["451de10a3abf2877",1794128400.0],["8cca5e2cd42a201e",'
+      b'1794128400.25]],"features":{"series":{"sleep_duration":[0.0,0.0,0,[[20758,6.5]]],"resting_heart_rate":[0.0,'
+      b'0.0,0,[]],"hrv_rmssd":[0.0,0.0,0,[]],"step_count":[0.0,0.0,0,[]],"mood":[0.0,0.0,0,[]]},"phq9":[5,null],'
+      b'"gad7":null,"style":[0.0,0.0,0.0],"wearable_days":[20758]},"detection":[{},null,{},0.0,1793530800.0]}')
+
+
+@pytest.mark.parametrize("written", ["version 2", "read back"])
+def test_state_of_version_2_still_loads_with_its_dedupe_memory(pipeline, written):
+    state = PersonState.loads(V2)
+    assert orjson.loads(orjson.dumps(state.features.to_dict())) == orjson.loads(V2)["features"]
+    if written == "read back":  # version 3's own encoding of the same memory decides the same
+        raw = state.dumps()
+        assert orjson.loads(raw)["v"] == 3 and len(raw) < len(V2)
+        state = PersonState.loads(raw)
+    survey = event("survey", when=T0 + timedelta(hours=2), event_id="s-1")
+    for now, outcome in ((NOW + 60, Outcome.DUPLICATE), (NOW + 86_400.2, Outcome.DUPLICATE),
+                         (NOW + 86_400.3, Outcome.PROCESSED)):  # s-1 was seen at NOW + 0.25, to the millisecond
+        states = Dict(); states.put("p-test01", state)  # noqa: E702
+        assert handle(pipeline, states, survey, now=now).outcome is outcome, now
+    states = Dict(); states.put("p-test01", state)  # noqa: E702
+    assert handle(pipeline, states, event("wearable", event_id="w-1"), now=NOW + 60).outcome is Outcome.DUPLICATE
