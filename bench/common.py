@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,8 @@ from streams import config, topics  # noqa: E402
 from tests.kafka import Topics  # noqa: E402
 from tests.processes import scrape, wait_for  # noqa: E402
 
-__all__ = ["ROOT", "batch_steps", "drop_topics", "fresh_topics", "pct", "rss_mb", "start", "worker_overrides"]
+__all__ = ["ROOT", "batch_steps", "broker_pid", "cpu_seconds", "drop_topics", "fresh_topics", "pct", "rss_mb", "start",
+           "worker_overrides"]
 
 
 def fresh_topics(bootstrap: str, prefix: str) -> tuple[config.Settings, str]:
@@ -66,6 +68,34 @@ def rss_mb(pid: int) -> float:
     children = Path(f"/proc/{pid}/task/{pid}/children")
     kids = [int(child) for child in children.read_text().split()] if children.exists() else []
     return _rss(pid) + sum(_rss(child) for child in kids)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system) a process and its children have used so far, from /proc: on a shared machine
+    the CPU an event costs moves far less from run to run than the events a second do."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(child) for child in children.read_text().split()] if children.exists() else []
+    return sum(_cpu(p) for p in (pid, *kids))
+
+
+def _cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except FileNotFoundError:  # a child that just ended
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def broker_pid() -> int | None:
+    """The local Kafka broker's process (`make up`), to count its CPU beside a consumer's; None if not found."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if b"kafka.Kafka" in (entry / "cmdline").read_bytes():
+                    return int(entry.name)
+            except OSError:
+                continue
+    return None
 
 
 def _rss(pid: int) -> float:

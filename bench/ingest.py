@@ -31,7 +31,8 @@ from kafka import KafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, batch_steps, drop_topics, fresh_topics, pct, rss_mb, start, worker_overrides  # noqa: E402
+from bench.common import (ROOT, batch_steps, broker_pid, cpu_seconds, drop_topics, fresh_topics, pct, rss_mb,  # noqa: E402
+                          start, worker_overrides)
 from tests.factory import broken, event, random_valid  # noqa: E402
 from tests.processes import free_port  # noqa: E402
 
@@ -73,11 +74,14 @@ def measure(command: list[str], count_url: str, ready_url: str, n: int, count, a
     `account`, if given, is called before the stop and its answer kept (the worker's own account of its batches)."""
     log = Path(tempfile.mkstemp(prefix="bench-", suffix=".log")[1])
     process = start(command, ready_url=ready_url, log=log)
+    broker = broker_pid()
     try:
         samples: list[tuple[float, int]] = []
+        cpu: list[tuple[float, float]] = []  # the consumer's (with its children) and the broker's, at each sample
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
             samples.append((time.perf_counter(), count(count_url)))
+            cpu.append((cpu_seconds(process.pid), cpu_seconds(broker) if broker else float("nan")))
             if samples[-1][1] >= n:
                 break
             time.sleep(0.25)
@@ -87,9 +91,12 @@ def measure(command: list[str], count_url: str, ready_url: str, n: int, count, a
         process.terminate()
         process.wait(60)
     started = next(i for i, (_, c) in enumerate(samples) if c > 0)
-    (t0, c0), (t1, c1) = samples[max(started - 1, 0)], samples[-1]
+    first = max(started - 1, 0)
+    (t0, c0), (t1, c1) = samples[first], samples[-1]
     windows = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(samples[started:], samples[started + 1:])]
-    return {"rate": (c1 - c0) / (t1 - t0), "windows": windows, "rss_mb": memory, "steps": steps}
+    return {"rate": (c1 - c0) / (t1 - t0), "windows": windows, "rss_mb": memory, "steps": steps,
+            "cpu_us": 1e6 * (cpu[-1][0] - cpu[first][0]) / (c1 - c0),
+            "broker_cpu_us": 1e6 * (cpu[-1][1] - cpu[first][1]) / (c1 - c0)}
 
 
 def worker_count(url: str) -> int:
@@ -157,20 +164,25 @@ def main() -> None:
         steps = results["worker"][-1]["steps"]
         print(f"round {r + 1}: bare {results['bare'][-1]['rate']:,.0f}/s, "
               f"worker {results['worker'][-1]['rate']:,.0f}/s; worker's batches: {steps['events']:.0f} events, "
-              + ", ".join(f"{step} {steps[step]:.1f} ms" for step in ("processed", "delivered", "stored")),
+              + ", ".join(f"{step} {steps[step]:.1f} ms" for step in ("processed", "delivered", "stored"))
+              + f"; CPU µs/event bare {results['bare'][-1]['cpu_us']:.0f}, worker {results['worker'][-1]['cpu_us']:.0f}"
+              + f" (broker {results['bare'][-1]['broker_cpu_us']:.0f}, {results['worker'][-1]['broker_cpu_us']:.0f})",
               flush=True)
         drop_topics(BOOTSTRAP, prefix, f"worker-{run}-{r}", f"bare-{run}-{r}")
 
     starts = broker_start_seconds(3)
     print(f"\n{args.events:,} records per run, {args.rounds} rounds, alternating; 0.25 s windows\n")
-    print("| consumer | events/s (median of runs) | window median | window p1 (slowest) | RSS MB |")
-    print("|---|---|---|---|---|")
+    print("| consumer | events/s (median of runs) | window median | window p1 (slowest) | RSS MB "
+          "| CPU µs/event, its processes | broker's |")
+    print("|---|---|---|---|---|---|---|")
     for label, key in (("bare Faust agent (counts only)", "bare"), ("carewatch worker (ingest)", "worker")):
         rates = [m["rate"] for m in results[key]]
         windows = [w for m in results[key] for w in m["windows"]]
         rss = statistics.median(m["rss_mb"] for m in results[key])
+        cpu = statistics.median(m["cpu_us"] for m in results[key])
+        broker = statistics.median(m["broker_cpu_us"] for m in results[key])
         print(f"| {label} | {statistics.median(rates):,.0f} | {statistics.median(windows):,.0f} | "
-              f"{pct(windows, 0.01):,.0f} | {rss:.0f} |")
+              f"{pct(windows, 0.01):,.0f} | {rss:.0f} | {cpu:.0f} | {broker:.0f} |")
     ratio = statistics.median(m["rate"] for m in results["worker"]) / statistics.median(m["rate"] for m in results["bare"])
     print(f"\nworker / bare = {ratio:.2f}")
     print(f"broker start (fresh data dir, to first metadata answer): median {statistics.median(starts):.1f} s, "
