@@ -17,8 +17,9 @@ last decided. Then, batch after batch in the order taken:
 
 Meanwhile the pipeline's process decides the next batches (up to two
 ahead) from the states decided before them, which the agent holds until
-they are in the store. A rebalance forgets those: the partitions' next
-owner decides again from what was stored.
+they are in the store, and the most recent people's after that, so that
+their next events need no read of the store. A rebalance forgets them all:
+the partitions' next owner decides again from what was stored.
 
 A crash between 1 and 2 redelivers the batch to a state that has not seen
 it: outputs repeat with the same alert ids (at least once), nothing is lost.
@@ -34,7 +35,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +58,10 @@ log = logging.getLogger(__name__)
 _ERROR_HEADERS = ("carewatch-error", "carewatch-error-code")
 #: batches decided ahead of the one being written
 _AHEAD = 2
+#: people whose state as last written the agent keeps (about 1 KB each), to decide their next events without a read
+#: of the store: the reads were 5% of the worker's main thread at full speed in py-spy
+KEPT_STATES = 8_192
+_UNKNOWN: Any = object()
 
 
 def install(worker: Worker, progress: Progress) -> Any:
@@ -79,13 +84,13 @@ def install(worker: Worker, progress: Progress) -> Any:
     @worker.app.agent(worker.events, name="carewatch.ingest")
     async def ingest(stream):  # noqa: ARG001 - the agent holds the topic in faust's group; the intake reads it
         await _until_done("starting the pipeline's process", offload.start)
-        #: states decided and not yet in the store: the next batches are decided from them
-        unwritten = _Unwritten()
+        #: states as last decided: the next batches are decided from them
+        latest = _Decided()
         #: batches decided, waiting to be written, in order (None: no more): the pipeline's process decides the
         #: next ones meanwhile. One batch's outputs and states at a time, so that a person's records stay in order.
         decided: asyncio.Queue = asyncio.Queue()
         ahead = asyncio.Semaphore(_AHEAD)
-        writer = asyncio.create_task(write_in_turn(decided, ahead, unwritten))
+        writer = asyncio.create_task(write_in_turn(decided, ahead, latest))
         writer.add_done_callback(_ended)
         try:
             while True:
@@ -100,7 +105,7 @@ def install(worker: Worker, progress: Progress) -> Any:
                 worker.metrics.batch_seconds.labels("waited").observe(
                     max(0.0, taken - min(read.message.timestamp or taken * 1000 for read in batch) / 1000))
                 started = time.perf_counter()
-                states = unwritten.of(generation)
+                states = latest.of(generation)
                 handled = await _until_done("handling a batch", lambda: _decide(worker, offload, batch, states))
                 worker.metrics.batch_seconds.labels("processed").observe(time.perf_counter() - started)
                 states.update(handled.states)
@@ -110,7 +115,7 @@ def install(worker: Worker, progress: Progress) -> Any:
             decided.put_nowait(None)  # what was decided is still written: a stop waits for the batches in hand
             offload.stop()
 
-    async def write_in_turn(decided: asyncio.Queue, ahead: asyncio.Semaphore, unwritten: _Unwritten) -> None:
+    async def write_in_turn(decided: asyncio.Queue, ahead: asyncio.Semaphore, latest: _Decided) -> None:
         storing: asyncio.Task | None = None
         while (item := await decided.get()) is not None:
             batch, generation, handled = item
@@ -121,7 +126,7 @@ def install(worker: Worker, progress: Progress) -> Any:
             worker.metrics.batch_seconds.labels("delivered").observe(delivered - started)
             changelog = []
             if generation == intake.generation:  # else a rebalance took the partitions: their next owner goes again
-                _store(worker, states, unwritten)
+                _store(worker, states, latest)
                 changelog = states
             # The next batch's outputs go while this one's changelog records are on their way; one batch's at a
             # time, so that a person's changelog records stay in order.
@@ -146,35 +151,52 @@ def _ended(writer: asyncio.Task) -> None:
         log.error("the ingest writer stopped (%s): batches are no longer written", type(writer.exception()).__name__)
 
 
-class _Unwritten:
-    """States decided and not yet in the store, per person; forgotten on a rebalance (a new generation)."""
+class _Decided:
+    """Each person's state as last decided in this generation: the next batches are decided from it, not from the
+    store. What is not yet written is all kept; of what is written, the most recent `KEPT_STATES` people (the
+    others are read from the store, where they are). All is forgotten on a rebalance (a new generation): the store
+    may then hold what another worker wrote, restored from the changelog."""
 
     def __init__(self) -> None:
-        self._states: dict[bytes, bytes] = {}
+        self._unwritten: dict[bytes, bytes] = {}
+        self._written: OrderedDict[bytes, bytes] = OrderedDict()
         self._generation = -1
 
-    def of(self, generation: int) -> dict[bytes, bytes]:
+    def of(self, generation: int) -> _Decided:
         if generation != self._generation:
-            self._states = {}
+            self._unwritten, self._written = {}, OrderedDict()
             self._generation = generation
-        return self._states
+        return self
+
+    def get(self, key: bytes) -> Any:
+        """The person's state as last decided here (bytes); _UNKNOWN if it must be read from the store."""
+        return self._unwritten.get(key, self._written.get(key, _UNKNOWN))
+
+    def update(self, states: dict[bytes, bytes]) -> None:
+        self._unwritten.update(states)
 
     def written(self, key: bytes, value: bytes) -> None:
-        if self._states.get(key) is value:  # a later batch's value stays until that batch is written
-            del self._states[key]
+        if self._unwritten.get(key) is value:  # a later batch's value stays until that batch is written
+            del self._unwritten[key]
+        self._written[key] = value
+        self._written.move_to_end(key)
+        if len(self._written) > KEPT_STATES:
+            self._written.popitem(last=False)
 
 
-async def _decide(worker: Worker, offload: Offload, events: list, unwritten: dict[bytes, bytes]) -> Handled:
-    """A batch through the pipeline's process, each person's state as last decided (unwritten, or stored)."""
+async def _decide(worker: Worker, offload: Offload, events: list, decided: _Decided) -> Handled:
+    """A batch through the pipeline's process, each person's state as last decided (here, or in the store)."""
     read, _ = raw(worker.people)
     records = [(event.message.value or b"", _content_type(event.message.headers)) for event in events]
-    # in the partition of the subject's own event
-    stored = {key: unwritten[key] if key in unwritten else in_partition_of(event, read, key)
-              for key, event in {event.message.key: event for event in events if event.message.key}.items()}
+    stored = {}
+    for key, event in {event.message.key: event for event in events if event.message.key}.items():
+        state = decided.get(key)  # else in the partition of the subject's own event
+        stored[key] = state if state is not _UNKNOWN else in_partition_of(event, read, key)
     handled = await offload.handle(records, stored, time.time())
     if handled.missing:  # records keyed otherwise than by their subject: those states, from any partition held
-        stored |= {key: unwritten[key] if key in unwritten else in_partition_of(None, read, key)
-                   for key in handled.missing}
+        for key in handled.missing:
+            state = decided.get(key)
+            stored[key] = state if state is not _UNKNOWN else in_partition_of(None, read, key)
         handled = await offload.handle(records, stored, time.time())
     for model, rows, seconds in handled.scored:
         worker.metrics.observe_scoring(model, rows, seconds)
@@ -218,11 +240,11 @@ def _outputs(worker: Worker, events: list, handled: Handled) -> tuple[list, list
     return pending, states
 
 
-def _store(worker: Worker, states: list[tuple[bytes, bytes, int]], unwritten: _Unwritten) -> None:
+def _store(worker: Worker, states: list[tuple[bytes, bytes, int]], decided: _Decided) -> None:
     """(key, state, partition) records in the store."""
     write_all(worker.people, states)
     for key, value, _ in states:
-        unwritten.written(key, value)
+        decided.written(key, value)
         worker.metrics.state_bytes.observe(len(value))
 
 

@@ -20,6 +20,7 @@ import httpx
 import orjson
 import pytest
 
+from streams.agents import ingest
 from streams.agents.offload import Told
 from streams.agents.store import Parsed
 from streams.publish import Publisher
@@ -252,3 +253,24 @@ def test_a_pipeline_process_that_dies_is_started_again_and_decides_the_batch_as_
     first, again = asyncio.run(run())
     assert [d.outcome for d in first.outcomes] == ["processed"] and first.states == again.states
     assert [d.outcome for d in again.outcomes] == ["processed"]
+
+
+def test_the_agent_decides_from_the_state_it_last_decided_and_forgets_it_at_a_rebalance(monkeypatch):
+    monkeypatch.setattr(ingest, "KEPT_STATES", 2)
+    latest = ingest._Decided().of(0)
+    unknown = ingest._UNKNOWN
+    assert latest.get(b"p-1") is unknown  # never decided here: read from the store
+    latest.update({b"p-1": b"s1", b"p-2": b"t1"})
+    latest.update({b"p-1": b"s2"})  # a later batch, decided before the first is written
+    latest.written(b"p-1", b"s1")
+    assert latest.get(b"p-1") == b"s2"  # the later batch's value stays until that batch is written
+    latest.written(b"p-1", b"s2")
+    latest.written(b"p-2", b"t1")
+    assert (latest.get(b"p-1"), latest.get(b"p-2")) == (b"s2", b"t1")  # written, and still at hand
+    latest.update({b"p-4": b"u1"})
+    latest.written(b"p-3", b"r1")  # past KEPT_STATES written: the least recently written goes to the store's keeping
+    assert latest.get(b"p-1") is unknown and latest.get(b"p-3") == b"r1"
+    assert latest.get(b"p-4") == b"u1"  # what is not yet written is never let go
+    assert latest.of(0) is latest and latest.get(b"p-2") == b"t1"
+    # a rebalance: the store may now hold what another worker wrote, restored from the changelog
+    assert all(latest.of(1).get(key) is unknown for key in (b"p-2", b"p-3", b"p-4"))
