@@ -101,7 +101,7 @@ class IngestSettings(_Section):
     consent_required: bool = True
     #: events stamped further in the future than this are dead-lettered
     max_future_skew: Duration = 3600
-    #: a bound on the dedupe memory of one person within the window. At most 20,000: an id takes about 16 bytes
+    #: a bound on the dedupe memory of one person within the window. At most 20,000: an id takes about 15 bytes
     #: of the person's state (24 at most; 40 in states written before version 3, so 800 KB at the bound), which is
     #: one record of the changelog, and a record past the broker's 1 MB would be sent again for good while no event
     #: is handled

@@ -10,63 +10,91 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import itertools
 import math
 from typing import Any
 
 __all__ = ["SeenIds", "event_key"]
 
+#: characters of a key: 64 bits in base64 (the twelfth, padding, is left off)
+KEY_CHARS = 11
 
-def event_key(source: str, event_id: str) -> bytes:
-    """A 64-bit hash of (source, id): collisions need ~4 billion events per person."""
-    return hashlib.blake2b(f"{source}\x00{event_id}".encode(), digest_size=8).digest()
+
+def event_key(source: str, event_id: str) -> str:
+    """A 64-bit hash of (source, id), in base64: collisions need ~4 billion events per person."""
+    digest = hashlib.blake2b(f"{source}\x00{event_id}".encode(), digest_size=8).digest()
+    return base64.b64encode(digest)[:KEY_CHARS].decode("ascii")
 
 
 class SeenIds:
     """Keys in the order first seen, each with when it was seen, in whole milliseconds rounded up: an id is
-    remembered for at least the window, and a state read back decides exactly as the one written."""
+    remembered for at least the window, and a state read back decides exactly as the one written.
 
-    __slots__ = ("_seen",)
+    Kept as it is encoded, so that writing a state (once a batch for every person in it) costs nothing here: the
+    keys as one text, oldest first, and their times as differences from the one before (the first from 0), about
+    15 bytes an id where (hex key, time) pairs took 33. A set answers whether a key is in.
+    """
 
-    def __init__(self, seen: dict[bytes, int] | None = None) -> None:
-        self._seen: dict[bytes, int] = seen if seen is not None else {}
+    __slots__ = ("_ids", "_ms", "_keys", "_last")
+
+    def __init__(self, ids: str = "", ms: list[int] | None = None) -> None:
+        ms = ms if ms is not None else []
+        if len(ids) != KEY_CHARS * len(ms):
+            raise ValueError(f"seen: {len(ids)} characters of keys for {len(ms)} times")
+        self._ids = ids
+        self._ms = ms
+        self._keys = {ids[i:i + KEY_CHARS] for i in range(0, len(ids), KEY_CHARS)}
+        self._last = sum(ms)  # when the newest was seen
 
     def __len__(self) -> int:
-        return len(self._seen)
+        return len(self._ms)
 
-    def check_and_add(self, key: bytes, *, now: float, window: float, limit: int) -> bool:
+    def check_and_add(self, key: str, *, now: float, window: float, limit: int) -> bool:
         """True when `key` is new within `window` (and remember it); False for a repeat."""
         now_ms = math.ceil(now * 1000)
         self.forget_before(now_ms - window * 1000)
-        if key in self._seen:
+        if key in self._keys:
             return False
-        self._seen[key] = now_ms
-        while len(self._seen) > limit:
-            del self._seen[next(iter(self._seen))]
+        self._keys.add(key)
+        self._ids += key
+        self._ms.append(now_ms - self._last if self._ms else now_ms)
+        self._last = now_ms
+        if len(self._ms) > limit:
+            self._drop(len(self._ms) - limit)
         return True
 
     def forget_before(self, cutoff_ms: float) -> None:
-        seen = self._seen
-        while seen:
-            oldest = next(iter(seen))
-            if seen[oldest] >= cutoff_ms:
-                break
-            del seen[oldest]
+        ms, count, at = self._ms, 0, 0
+        while count < len(ms) and at + ms[count] < cutoff_ms:
+            at += ms[count]
+            count += 1
+        if count:
+            self._drop(count)
+
+    def _drop(self, count: int) -> None:
+        """Forget the `count` oldest, at once: the text and the times are copied once, whatever the count."""
+        ids, ms = self._ids, self._ms
+        self._keys.difference_update(ids[i:i + KEY_CHARS] for i in range(0, KEY_CHARS * count, KEY_CHARS))
+        first = sum(ms[:count + 1])  # when the oldest kept was seen
+        self._ids = ids[KEY_CHARS * count:]
+        del ms[:count]
+        if ms:
+            ms[0] = first
 
     def to_json(self) -> dict[str, Any]:
-        """The keys as one base64 text, oldest first, and their times as differences from the one before (the
-        first from 0): about 16 bytes an id once encoded, where (hex key, time) pairs took 33."""
-        times = list(self._seen.values())
-        return {"ids": base64.b64encode(b"".join(self._seen)).decode("ascii"),
-                "ms": [b - a for a, b in zip([0, *times], times)]}
+        return {"ids": self._ids, "ms": self._ms}
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "SeenIds":
-        raw = base64.b64decode(obj["ids"])
-        keys = (raw[i:i + 8] for i in range(0, len(raw), 8))
-        return cls(dict(zip(keys, itertools.accumulate(obj["ms"]), strict=True)))
+        return cls(obj["ids"], obj["ms"])
 
     @classmethod
     def from_pairs(cls, items: list[list]) -> "SeenIds":
         """State versions 1 and 2: (hex key, time in seconds) pairs, oldest first."""
-        return cls({bytes.fromhex(key): math.ceil(at * 1000) for key, at in items})
+        seen = cls()
+        for key, at in items:
+            at_ms = math.ceil(at * 1000)
+            seen._keys.add(token := base64.b64encode(bytes.fromhex(key))[:KEY_CHARS].decode("ascii"))
+            seen._ids += token
+            seen._ms.append(at_ms - seen._last if seen._ms else at_ms)
+            seen._last = at_ms
+        return seen
