@@ -54,13 +54,16 @@ class SeenIds:
         self.forget_before(now_ms - window * 1000)
         if key in self._keys:
             return False
-        self._keys.add(key)
-        self._ids += key
-        self._ms.append(now_ms - self._last if self._ms else now_ms)
-        self._last = now_ms
+        self._append(key, now_ms)
         if len(self._ms) > limit:
             self._drop(len(self._ms) - limit)
         return True
+
+    def _append(self, key: str, at_ms: int) -> None:
+        self._keys.add(key)
+        self._ids += key
+        self._ms.append(at_ms - self._last if self._ms else at_ms)
+        self._last = at_ms
 
     def forget_before(self, cutoff_ms: float) -> None:
         ms, count, at = self._ms, 0, 0
@@ -92,9 +95,5 @@ class SeenIds:
         """State versions 1 and 2: (hex key, time in seconds) pairs, oldest first."""
         seen = cls()
         for key, at in items:
-            at_ms = math.ceil(at * 1000)
-            seen._keys.add(token := base64.b64encode(bytes.fromhex(key))[:KEY_CHARS].decode("ascii"))
-            seen._ids += token
-            seen._ms.append(at_ms - seen._last if seen._ms else at_ms)
-            seen._last = at_ms
+            seen._append(base64.b64encode(bytes.fromhex(key))[:KEY_CHARS].decode("ascii"), math.ceil(at * 1000))
         return seen

@@ -188,7 +188,7 @@ async def _decide(worker: Worker, offload: Offload, events: list, decided: _Deci
     """A batch through the pipeline's process, each person's state as last decided (here, or in the store)."""
     read, _ = raw(worker.people)
     records = [(event.message.value or b"", _content_type(event.message.headers)) for event in events]
-    stored = {}
+    stored: dict[bytes, bytes | None] = {}
     for key, event in {event.message.key: event for event in events if event.message.key}.items():
         state = decided.get(key)  # else in the partition of the subject's own event
         stored[key] = state if state is not _UNKNOWN else in_partition_of(event, read, key)
