@@ -63,19 +63,21 @@ def start(command: list[str], *, ready_url: str, log: Path, timeout: float = 120
     return process
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children (the worker's pipeline process), from /proc."""
+def _with_children(pid: int) -> list[int]:
+    """A process and its children (the worker's pipeline process), from /proc."""
     children = Path(f"/proc/{pid}/task/{pid}/children")
-    kids = [int(child) for child in children.read_text().split()] if children.exists() else []
-    return _rss(pid) + sum(_rss(child) for child in kids)
+    return [pid, *(int(child) for child in children.read_text().split())] if children.exists() else [pid]
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children."""
+    return sum(_rss(p) for p in _with_children(pid))
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time (user and system) a process and its children have used so far, from /proc: on a shared machine
-    the CPU an event costs moves far less from run to run than the events a second do."""
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    kids = [int(child) for child in children.read_text().split()] if children.exists() else []
-    return sum(_cpu(p) for p in (pid, *kids))
+    """CPU time (user and system) a process and its children have used so far: what an event costs, a second
+    view of a run beside its events a second (on this shared machine both move with the hour)."""
+    return sum(_cpu(p) for p in _with_children(pid))
 
 
 def _cpu(pid: int) -> float:
