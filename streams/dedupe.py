@@ -51,7 +51,7 @@ class SeenIds:
     def check_and_add(self, key: str, *, now: float, window: float, limit: int) -> bool:
         """True when `key` is new within `window` (and remember it); False for a repeat."""
         now_ms = math.ceil(now * 1000)
-        self.forget_before(now_ms - window * 1000)
+        self._forget_before(now_ms - window * 1000)
         if key in self._keys:
             return False
         self._append(key, now_ms)
@@ -65,7 +65,7 @@ class SeenIds:
         self._ms.append(at_ms - self._last if self._ms else at_ms)
         self._last = at_ms
 
-    def forget_before(self, cutoff_ms: float) -> None:
+    def _forget_before(self, cutoff_ms: float) -> None:
         ms, count, at = self._ms, 0, 0
         while count < len(ms) and at + ms[count] < cutoff_ms:
             at += ms[count]
