@@ -74,10 +74,12 @@ def rss_mb(pid: int) -> float:
     return sum(_rss(p) for p in _with_children(pid))
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user and system) a process and its children have used so far: what an event costs, a second
-    view of a run beside its events a second (on this shared machine both move with the hour)."""
-    return sum(_cpu(p) for p in _with_children(pid))
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU time (user and system) a process, and its children, have used so far: what an event costs, a second
+    view of a run beside its events a second (on this shared machine both move with the hour). The worker's
+    children are its pipeline's process: the two take turns on the machine's cores with the broker."""
+    own, *children = _with_children(pid)
+    return _cpu(own), sum(_cpu(p) for p in children)
 
 
 def _cpu(pid: int) -> float:

@@ -77,11 +77,11 @@ def measure(command: list[str], count_url: str, ready_url: str, n: int, count, a
     broker = broker_pid()
     try:
         samples: list[tuple[float, int]] = []
-        cpu: list[tuple[float, float]] = []  # the consumer's (with its children) and the broker's, at each sample
+        cpu: list[tuple[float, float, float]] = []  # the consumer's, its children's and the broker's, at each sample
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
             samples.append((time.perf_counter(), count(count_url)))
-            cpu.append((cpu_seconds(process.pid), cpu_seconds(broker) if broker else float("nan")))
+            cpu.append((*cpu_seconds(process.pid), sum(cpu_seconds(broker)) if broker else float("nan")))
             if samples[-1][1] >= n:
                 break
             time.sleep(0.25)
@@ -95,8 +95,13 @@ def measure(command: list[str], count_url: str, ready_url: str, n: int, count, a
     (t0, c0), (t1, c1) = samples[first], samples[-1]
     windows = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in zip(samples[started:], samples[started + 1:])]
     return {"rate": (c1 - c0) / (t1 - t0), "windows": windows, "rss_mb": memory, "steps": steps,
-            "cpu_us": 1e6 * (cpu[-1][0] - cpu[first][0]) / (c1 - c0),
-            "broker_cpu_us": 1e6 * (cpu[-1][1] - cpu[first][1]) / (c1 - c0)}
+            **{key: 1e6 * (cpu[-1][i] - cpu[first][i]) / (c1 - c0)
+               for i, key in enumerate(("main_cpu_us", "children_cpu_us", "broker_cpu_us"))}}
+
+
+def _cpu(measured: dict) -> float:
+    """CPU µs an event cost the consumer's processes."""
+    return measured["main_cpu_us"] + measured["children_cpu_us"]
 
 
 def worker_count(url: str) -> int:
@@ -165,7 +170,8 @@ def main() -> None:
         print(f"round {r + 1}: bare {results['bare'][-1]['rate']:,.0f}/s, "
               f"worker {results['worker'][-1]['rate']:,.0f}/s; worker's batches: {steps['events']:.0f} events, "
               + ", ".join(f"{step} {steps[step]:.1f} ms" for step in ("processed", "delivered", "stored"))
-              + f"; CPU µs/event bare {results['bare'][-1]['cpu_us']:.0f}, worker {results['worker'][-1]['cpu_us']:.0f}"
+              + f"; CPU µs/event bare {_cpu(results['bare'][-1]):.0f}, worker {_cpu(results['worker'][-1]):.0f}"
+              + f" (main {results['worker'][-1]['main_cpu_us']:.0f}, pipeline {results['worker'][-1]['children_cpu_us']:.0f})"
               + f" (broker {results['bare'][-1]['broker_cpu_us']:.0f}, {results['worker'][-1]['broker_cpu_us']:.0f})",
               flush=True)
         drop_topics(BOOTSTRAP, prefix, f"worker-{run}-{r}", f"bare-{run}-{r}")
@@ -179,7 +185,7 @@ def main() -> None:
         rates = [m["rate"] for m in results[key]]
         windows = [w for m in results[key] for w in m["windows"]]
         rss = statistics.median(m["rss_mb"] for m in results[key])
-        cpu = statistics.median(m["cpu_us"] for m in results[key])
+        cpu = statistics.median(_cpu(m) for m in results[key])
         broker = statistics.median(m["broker_cpu_us"] for m in results[key])
         print(f"| {label} | {statistics.median(rates):,.0f} | {statistics.median(windows):,.0f} | "
               f"{pct(windows, 0.01):,.0f} | {rss:.0f} | {cpu:.0f} | {broker:.0f} |")
