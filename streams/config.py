@@ -57,6 +57,11 @@ class WorkerSettings(_Section):
     batch_max: int = Field(default=500, ge=1)
     #: how long a batch waits for more events after its first: bigger batches, fewer model calls
     batch_wait: Duration = Field(default=0.005, ge=0, le=1)
+    #: how long people's new states may wait to be written to the store and its changelog, as Kafka Streams' record
+    #: cache: a person changed by several batches meanwhile is written once. Alerts and risk records never wait for
+    #: it; offsets are committed only once the states are stored, so after a crash up to this much of the stream is
+    #: decided again (its outputs repeat, with the same alert ids). 0 stores each batch's states at once.
+    store_interval: Duration = Field(default=1.0, ge=0, le=30)
     #: how soon the group notices a worker that died (the broker allows 6 s to 5 min)
     session_timeout: Duration = 30
     heartbeat_interval: Duration = 3

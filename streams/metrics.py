@@ -96,7 +96,8 @@ class IngestMetrics:
             "carewatch_ingest_batch_seconds",
             "Time an ingest batch spent at each step: waited (from its oldest record's timestamp until the agent "
             "took it: broker, fetch and queue), processed (the pipeline), delivered (until the broker acknowledged "
-            "its outputs), stored (states written to the table).",
+            "its outputs), stored (from then until its states, waiting up to worker.store_interval, were written to "
+            "the table and its changelog acknowledged).",
             ["step"],
             registry=registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60),

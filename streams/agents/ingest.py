@@ -10,10 +10,13 @@ last decided. Then, batch after batch in the order taken:
 1. outputs: dead letters to carewatch.events.dlq byte for byte with the two
    headers of CONTRACT §1, a record per processed event on carewatch.risk,
    alerts on carewatch.alerts; the agent waits until the broker has them;
-2. state: each person's new state is written to the table's store (RocksDB)
-   and to its changelog topic, and the agent waits until the broker has those;
-3. the batch's offsets may be committed (the agent commits every
-   `broker_commit_interval`, and on a revocation).
+2. state: each person's new state waits, at most `worker.store_interval`, and
+   is then written to the table's store (RocksDB) and to its changelog topic,
+   once for all the batches that changed it meanwhile (Kafka Streams' record
+   cache: at full speed a person's state changed in several batches a
+   second); the agent waits until the broker has them;
+3. the batches' offsets may be committed (the agent commits every
+   `broker_commit_interval`, and on a revocation, which stores first).
 
 Meanwhile the pipeline's process decides the next batches (up to two
 ahead) from the states decided before them, which the agent holds until
@@ -21,8 +24,8 @@ they are in the store, and the most recent people's after that, so that
 their next events need no read of the store. A rebalance forgets them all:
 the partitions' next owner decides again from what was stored.
 
-A crash between 1 and 2 redelivers the batch to a state that has not seen
-it: outputs repeat with the same alert ids (at least once), nothing is lost.
+A crash between 1 and 2 redelivers the batches to a state that has not seen
+them: outputs repeat with the same alert ids (at least once), nothing is lost.
 A crash after 2 redelivers events the state has seen: they are duplicates,
 and their outputs are already on the broker. A step that fails is tried
 again, holding its partitions back rather than losing an event; the
@@ -62,6 +65,10 @@ _AHEAD = 2
 #: of the store: the reads were 5% of the worker's main thread at full speed in py-spy
 KEPT_STATES = 8_192
 _UNKNOWN: Any = object()
+#: the most people whose new states wait for the next store (about 1 KB each): past it they are stored at once
+STORE_PEOPLE = 8_192
+#: a wake-up for the writer: store what waits now (a revocation or a stop waits for it)
+_STORE_NOW: Any = object()
 
 
 def install(worker: Worker, progress: Progress) -> Any:
@@ -89,6 +96,7 @@ def install(worker: Worker, progress: Progress) -> Any:
         #: batches decided, waiting to be written, in order (None: no more): the pipeline's process decides the
         #: next ones meanwhile. One batch's outputs and states at a time, so that a person's records stay in order.
         decided: asyncio.Queue = asyncio.Queue()
+        intake.on_finishing = lambda: decided.put_nowait(_STORE_NOW)
         ahead = asyncio.Semaphore(_AHEAD)
         writer = asyncio.create_task(write_in_turn(decided, ahead, latest))
         writer.add_done_callback(_ended)
@@ -116,31 +124,54 @@ def install(worker: Worker, progress: Progress) -> Any:
             offload.stop()
 
     async def write_in_turn(decided: asyncio.Queue, ahead: asyncio.Semaphore, latest: _Decided) -> None:
+        waiting = _Unstored()
         storing: asyncio.Task | None = None
-        while (item := await decided.get()) is not None:
-            batch, generation, handled = item
-            pending, states = _outputs(worker, batch, handled)
-            started = time.perf_counter()
-            await _until_done("delivering a batch's outputs", lambda: send_all(pending))
-            delivered = time.perf_counter()
-            worker.metrics.batch_seconds.labels("delivered").observe(delivered - started)
-            changelog = []
-            if generation == intake.generation:  # else a rebalance took the partitions: their next owner goes again
-                _store(worker, states, latest)
-                changelog = states
-            # The next batch's outputs go while this one's changelog records are on their way; one batch's at a
-            # time, so that a person's changelog records stay in order.
-            if storing is not None:
-                await storing
-            storing = asyncio.create_task(stored(batch, generation, changelog, delivered))
-            ahead.release()
+        while True:
+            left = waiting.left(settings.store_interval)
+            try:
+                item = await (decided.get() if left is None else asyncio.wait_for(decided.get(), left))
+            except asyncio.TimeoutError:
+                item = _STORE_NOW
+            if item is None:
+                break
+            if item is not _STORE_NOW:
+                batch, generation, handled = item
+                pending, states = _outputs(worker, batch, handled)
+                started = time.perf_counter()
+                await _until_done("delivering a batch's outputs", lambda: send_all(pending))
+                delivered = time.perf_counter()
+                worker.metrics.batch_seconds.labels("delivered").observe(delivered - started)
+                if waiting.batches and waiting.generation != generation:  # taken before a revocation gave up
+                    storing = await store(waiting, storing, latest)
+                waiting.add(batch, generation, states, delivered)
+                ahead.release()
+            if waiting.batches and (item is _STORE_NOW or intake.finishing or len(waiting.states) >= STORE_PEOPLE
+                                    or waiting.left(settings.store_interval) == 0):
+                storing = await store(waiting, storing, latest)
+        if waiting.batches:
+            storing = await store(waiting, storing, latest)
         if storing is not None:
             await storing
 
-    async def stored(batch: list, generation: int, changelog: list, started: float) -> None:
+    async def store(waiting: _Unstored, storing: asyncio.Task | None, latest: _Decided) -> asyncio.Task:
+        """Write what waits to the store, then send its changelog once the one before is on the broker."""
+        batches, generation, states = waiting.take()
+        changelog = []
+        if generation == intake.generation:  # else a rebalance took the partitions: their next owner goes again
+            changelog = [(key, value, partition) for key, (value, partition) in states.items()]
+            _store(worker, changelog, latest)
+        # The next batches' outputs go while these changelog records are on their way; one store's at a time, so
+        # that a person's changelog records stay in order.
+        if storing is not None:
+            await storing
+        return asyncio.create_task(stored(batches, generation, changelog))
+
+    async def stored(batches: list[tuple[list, float]], generation: int, changelog: list) -> None:
         await _until_done("storing a batch's changelog", lambda: send_changelog(worker.people, changelog))
-        worker.metrics.batch_seconds.labels("stored").observe(time.perf_counter() - started)
-        intake.handled(batch, generation=generation)
+        now = time.perf_counter()
+        for batch, delivered in batches:
+            worker.metrics.batch_seconds.labels("stored").observe(now - delivered)
+            intake.handled(batch, generation=generation)
         progress.on_handled()
 
     return ingest
@@ -149,6 +180,35 @@ def install(worker: Worker, progress: Progress) -> Any:
 def _ended(writer: asyncio.Task) -> None:
     if not writer.cancelled() and writer.exception() is not None:  # the type only: a message could quote an event
         log.error("the ingest writer stopped (%s): batches are no longer written", type(writer.exception()).__name__)
+
+
+class _Unstored:
+    """Batches delivered whose people's new states wait for the next store, and those states, the latest of each
+    person (value, partition)."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[list, float]] = []  # (batch, when its outputs were delivered)
+        self.states: dict[bytes, tuple[bytes, int]] = {}
+        #: the intake's generation of the batches (one at a time: what waits is stored before a later one's come)
+        self.generation = -1
+        self._since = 0.0
+
+    def add(self, batch: list, generation: int, states: list[tuple[bytes, bytes, int]], delivered: float) -> None:
+        if not self.batches:
+            self._since = time.monotonic()
+        self.batches.append((batch, delivered))
+        self.generation = generation
+        for key, value, partition in states:
+            self.states[key] = (value, partition)
+
+    def left(self, interval: float) -> float | None:
+        """Seconds until what waits is due to be stored (None: nothing waits)."""
+        return max(0.0, self._since + interval - time.monotonic()) if self.batches else None
+
+    def take(self) -> tuple[list[tuple[list, float]], int, dict[bytes, tuple[bytes, int]]]:
+        taken = self.batches, self.generation, self.states
+        self.batches, self.states = [], {}
+        return taken
 
 
 class _Decided:

@@ -16,8 +16,9 @@ broker, as Kafka Streams commits at-least-once.
 
 - Backpressure: a partition holding `limit` records is left out of the next
   fetches (faust's own buffer-full flow), the others are read on.
-- Rebalance: on revocation the intake waits for the batch in hand (so its
-  state and offsets land before another worker takes the partition), commits,
+- Rebalance: on revocation the intake waits for the batches in hand (so their
+  state and offsets land before another worker takes the partition: it tells
+  `on_finishing`, so that states waiting to be stored are stored now), commits,
   and drops what it holds; faust's seek to the committed offsets reads it again.
 - Order: a record below its partition's next offset (fetched before a seek)
   was taken already and is passed over.
@@ -29,6 +30,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from faust.types import TP
@@ -67,7 +69,7 @@ class Intake:
         self._next: dict[Any, int] = {}
         #: per partition: the offset after the last record handled, not yet committed
         self._done: dict[Any, int] = {}
-        #: batches handed out and not yet handled (one processing, one storing at most)
+        #: batches handed out and not yet handled (being decided, delivered, or waiting for their states' store)
         self._in_hand = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -75,6 +77,8 @@ class Intake:
         self._held_back = False
         #: counts revocations: a batch taken before one may no longer write state
         self.generation = 0
+        #: called when a revocation or a stop begins to wait for the batches in hand
+        self.on_finishing: Callable[[], None] = lambda: None
         self._consumer: Any = None
 
     def attach(self, consumer: Any) -> None:
@@ -148,9 +152,15 @@ class Intake:
             self._idle.clear()
         return batch
 
+    @property
+    def finishing(self) -> bool:
+        """A revocation or a stop waits for the batches in hand: they are to be handled now."""
+        return self._held_back
+
     async def _finish(self) -> None:
         """Hand out no more batches; wait for those in hand, if any, up to `revoke_wait`."""
         self._held_back = True
+        self.on_finishing()
         try:
             await asyncio.wait_for(self._idle.wait(), self._revoke_wait)
         except asyncio.TimeoutError:

@@ -10,9 +10,11 @@ parsed states and its restart.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import random
+import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
@@ -21,6 +23,7 @@ import orjson
 import pytest
 
 from streams.agents import ingest
+from streams.dedupe import event_key
 from streams.agents.offload import Told
 from streams.agents.store import Parsed
 from streams.publish import Publisher
@@ -160,6 +163,58 @@ def test_a_record_keyed_otherwise_is_decided_from_its_subjects_own_state(topics,
     assert outcomes["processed"] == 2 and outcomes["consent_dropped"] == 0
     assert worker.metrics()[("carewatch_ingest_key_mismatch_total", ())] == 1
     assert {orjson.loads(r.value)["event_id"] for r in topics.read_all(RISK)} == {"k-c", "k-1"}
+
+
+def test_a_persons_state_waits_for_the_store_interval_and_the_offsets_wait_for_the_state(topics, worker_factory,
+                                                                                          run_id, tmp_path):
+    """Changed by several batches within `worker.store_interval`, a person's state is written once; the events'
+    offsets are committed only after it is on the broker, so a crash before that decides them all again."""
+    config = {"worker": {"batch_max": 4, "batch_wait": 0, "store_interval": 8}}
+    first = worker_factory(name="first", config=config)
+    rng = random.Random(5)
+    events = [event("consent", subject="p-store01", source="app://test/enrol", when=T0, event_id="st-c")]
+    events += [random_valid(rng, subject="p-store01", source="app://test/sdk", when=T0 + timedelta(hours=n + 1),
+                            event_id=f"st-{n}") for n in range(19)]
+    topics.send_raw([(b"p-store01", orjson.dumps(e)) for e in events])
+    every = {"processed": 20, "consent_dropped": 0, "duplicate": 0, "dead_lettered": 0}
+    assert first.wait_outcomes(20) == every
+    assert first.metrics("carewatch_ingest_batch_events_count")[("carewatch_ingest_batch_events_count", ())] >= 5
+    people, changelog, group = dataclasses.replace(topics, prefix=""), f"t{run_id}-people-changelog", f"t{run_id}"
+    # Decided and delivered in 5 batches or more, none stored: so none committed, though faust's commit timer runs
+    # (every 2.8 s) while this looks.
+    looked = time.monotonic()
+    while time.monotonic() - looked < 3.5:
+        assert (people.count(changelog), topics.lag(group, EVENTS)) == (0, 20)
+    first.kill()
+    second = worker_factory(name="second", config=config, data_dir=tmp_path / "empty-store")
+    assert second.wait_outcomes(20) == every  # decided again from the start, as if the first had never seen them
+    wait_for(lambda: topics.lag(group, EVENTS) == 0, timeout=60, what="the offsets committed")
+    [record] = people.read_all(changelog)
+    state = PersonState.loads(record.value)
+    assert record.key == b"p-store01"
+    assert not any(state.seen.check_and_add(event_key(e["source"], e["id"]), now=time.time(), window=86400,
+                                            limit=100) for e in events)  # one record, every batch's ids in it
+    assert topics.count(RISK) == 40  # each event's risk record twice: at least once
+
+
+def test_a_rebalance_stores_the_waiting_states_before_the_partitions_move(topics, worker_factory, run_id):
+    """States waiting for the store interval are stored, and their offsets committed, when a worker joins: the
+    partitions' next owner decides nothing again."""
+    config = {"worker": {"store_interval": 30}}
+    first = worker_factory(name="first", config=config)
+    subjects = [f"p-move{i:02d}" for i in range(24)]
+    events = [event("consent", subject=s, source="app://test/enrol", when=T0, event_id=f"mv-{s}") for s in subjects]
+    topics.send_raw([(e["subject"].encode(), orjson.dumps(e)) for e in events])
+    first.wait_outcomes(24)
+    decided = time.monotonic()
+    people, changelog, group = dataclasses.replace(topics, prefix=""), f"t{run_id}-people-changelog", f"t{run_id}"
+    assert people.count(changelog) == 0
+    second = worker_factory(name="second", config=config)
+    wait_for(lambda: people.count(changelog) == 24, timeout=60, what="every state stored")
+    assert time.monotonic() - decided < 30  # by the rebalance, not by the interval
+    wait_for(lambda: first.assigned() and second.assigned(), timeout=60, what="both workers to hold partitions")
+    wait_for(lambda: topics.lag(group, EVENTS) == 0, timeout=30, what="the offsets committed")
+    assert sum(second.outcomes().values()) == 0 and topics.count(RISK) == 24  # nothing decided again
 
 
 def test_a_record_as_large_as_the_topic_takes_is_dead_lettered_whole_and_the_stream_goes_on(topics, worker_factory):

@@ -8,6 +8,7 @@ import pytest
 
 from streams.topics import RISK
 from tests.factory import event
+from tests.processes import wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -45,7 +46,9 @@ def test_metrics_say_what_was_read_scored_and_stored_with_no_person_in_any_label
     text = event("text", subject="p-met01", event_id="met-1")
     topics.send_raw([(b"p-met01", orjson.dumps(consent)), (b"p-met01", orjson.dumps(text)), (b"p-met01", b"{")])
     worker.wait_outcomes(3)
-    metrics = worker.metrics()
+    stored = ("carewatch_ingest_batch_seconds_count", (("step", "stored"),))  # states wait for worker.store_interval
+    metrics = wait_for(lambda: (m := worker.metrics()).get(stored) == m[("carewatch_ingest_batch_events_count", ())]
+                       and m, timeout=30, what="the batches' states stored")
     assert metrics[("carewatch_ingest_events_total", (("outcome", "processed"), ("type", "text")))] == 1
     assert metrics[("carewatch_ingest_events_total", (("outcome", "processed"), ("type", "consent")))] == 1
     assert metrics[("carewatch_ingest_events_total", (("outcome", "dead_lettered"), ("type", "invalid")))] == 1
