@@ -148,6 +148,9 @@ class AlertingSettings(_Strict):
     silence_retention: Duration = 5 * 86400
     #: how often escalation deadlines and digest windows are checked
     tick: Duration = Field(default=1, gt=0)
+    #: how long the worker's alerting agent waits for more records after the first before it applies them together
+    #: (each application waits for two round trips to the broker: its audit records, then the books' changelog)
+    batch_wait: Duration = Field(default=0.005, ge=0, le=0.1)
 
 
 def _default_channels() -> dict[str, ChannelConfig]:

@@ -8,7 +8,8 @@ applied by this one agent to the person's book in the `alert-books` table
 survives restarts and moves with its partition, and the ack API
 (actions.py) answers from what was applied, not from a guess.
 
-The agent takes what has queued up for it (up to 500 records) as one batch:
+The agent takes what has queued up for it (up to 500 records), having waited
+`alerting.batch_wait` after the first for more, as one batch:
 the dispatcher decides each record in order against its person's book
 (alerts/dispatch.py), the batch's audit entries are sent and acknowledged
 by the broker, each book is written once, then the sends go to the outbox.
@@ -365,6 +366,7 @@ def install(worker: Worker, progress: Progress) -> Alerting:
                 arrived.set()
 
         reader = asyncio.ensure_future(read())
+        gather = worker.settings.alerting.batch_wait
         try:
             while True:
                 while not waiting:
@@ -372,6 +374,8 @@ def install(worker: Worker, progress: Progress) -> Alerting:
                         return reader.result()  # the stream ended (or its error, raised here)
                     arrived.clear()
                     await arrived.wait()
+                if gather and len(waiting) < _BATCH_MAX:
+                    await asyncio.sleep(gather)  # what comes meanwhile goes with it
                 # What waits is applied together: one record at a time, each waiting for its audit entries to be
                 # acknowledged, fell behind 20 s in 30 s at 1,000 events/s (about 160 alerts a second).
                 batch = [waiting.popleft() for _ in range(min(len(waiting), _BATCH_MAX))]

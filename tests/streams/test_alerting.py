@@ -12,12 +12,13 @@ import httpx
 import orjson
 import pytest
 
+from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2
 
 from streams.topics import ALERTS, ALERTS_DLQ, AUDIT, SILENCES
 from tests.alerts.conftest import alert
 from tests.factory import event
-from tests.processes import wait_for
+from tests.processes import free_port, wait_for
 from tests.receivers import HttpReceiver
 
 pytestmark = pytest.mark.kafka
@@ -197,6 +198,26 @@ def test_a_backlog_of_alerts_is_applied_in_batches_and_a_bad_record_among_them_i
               if orjson.loads(r.value).get("action") == "route"]
     assert set(routed) == {a["alert_id"] for a in waiting + later}
     hook.stop()
+
+
+def test_alerts_arriving_one_by_one_within_the_batch_wait_are_applied_together(worker_factory, topics):
+    """Each application waits for two round trips to the broker; alerts a few milliseconds apart were applied one
+    by one (six records a batch at full speed in the ingest benchmark, 200 batches a second)."""
+    config = alerting_config(f"http://127.0.0.1:{free_port()}", batch_wait=0.1)  # nothing answers: no outcome yet
+    config["routes"] = [{"match": {}, "channels": ["hook"]}]
+    worker = worker_factory(config=config)
+    producer = KafkaProducer(bootstrap_servers=topics.bootstrap, acks="all")
+    try:
+        for i in range(6):  # each its own request, 15 ms apart
+            a = alert(alert_id=f"al-{3000 + i:040x}", subject=f"p-one{i:02d}", severity="urgent")
+            producer.send(topics.name(ALERTS), key=a["subject"].encode(), value=orjson.dumps(a)).get(timeout=10)
+            time.sleep(0.015)
+    finally:
+        producer.close()
+    applied, batches = "carewatch_alerting_batch_records_sum", "carewatch_alerting_batch_records_count"
+    metrics = wait_for(lambda: (m := worker.metrics(applied, batches)).get((applied, ())) == 6 and m, timeout=60,
+                       what="the six alerts applied")
+    assert metrics[(batches, ())] <= 2  # one, but for a pause of the machine (three with no wait)
 
 
 def test_a_storm_of_alerts_for_one_person_never_stops_routing_and_no_book_record_grows_with_it(
